@@ -1,0 +1,43 @@
+"""The `dafxkit` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dafxkit import __version__
+from dafxkit.cli import plugins, process
+
+app = typer.Typer(
+    name="dafxkit",
+    help="Learn to control audio effects with neural networks.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(plugins.effects_app, name="effects")
+app.add_typer(plugins.features_app, name="features")
+app.add_typer(plugins.encoders_app, name="encoders")
+app.add_typer(plugins.plugins_app, name="plugins")
+app.command("process")(process.process)
+app.command("example-audio")(process.example_audio)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dafxkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Learn to control audio effects with neural networks."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Built-in feature extractors (descriptors), registered through the dafxkit.features group."""

@@ -1,0 +1,1 @@
+"""The built-in dafxkit effects, each one module, registered through entry points."""

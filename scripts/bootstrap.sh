@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install everything dafxkit needs on a fresh machine, then run the default job or the tests.
+#
+#   bash scripts/bootstrap.sh demo   [extra args]   install, then run the default job
+#   bash scripts/bootstrap.sh test   [pytest args]  install, then run the test suite
+#
+# Installs into ./.venv (override with DAFXKIT_VENV). Safe to re-run: finished steps are quick.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+task="${1:-demo}"
+shift || true
+case "$task" in demo|test|install) ;; *)
+    echo "usage: bash scripts/bootstrap.sh demo|test|install [args]" >&2; exit 2 ;;
+esac
+
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------------------
+# A C compiler builds the native kernels; without one dafxkit still works on Numba.
+apt_install() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else return 1; fi
+    fi
+    command -v apt-get >/dev/null || return 1
+    say "installing system packages: $*"
+    $sudo apt-get update -qq >/dev/null && \
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then
+    apt_install gcc libc6-dev || say "no C compiler and none could be installed (need root or sudo with apt-get): the C kernels will be missing and dafxkit falls back to Numba. Install gcc and re-run for full speed."
+fi
+
+# --- Python environment ----------------------------------------------------------------
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "[bootstrap] dafxkit needs Python >= 3.11; '$python' is $("$python" --version 2>&1). Set PYTHON=/path/to/python3.11." >&2
+    exit 1
+fi
+venv="${DAFXKIT_VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating virtual environment $venv"
+    "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+say "installing build tools"
+"${pip[@]}" --upgrade pip "setuptools>=70.1" wheel "cffi>=1.17"
+# torch first and pinned: its CPU wheel 2.13.0 is what dafxkit is tested with, and a looser
+# request could pull a multi-GB CUDA build.
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    say "installing torch 2.13.0"
+    "${pip[@]}" "torch==2.13.0"
+fi
+say "installing dafxkit and its test/bench extras (builds the C kernels)"
+"${pip[@]}" --no-build-isolation -e ".[dev]"
+"$venv/bin/python" - <<'PY'
+from dafxkit import native
+reason = native.unavailable_reason()
+print("[bootstrap] C kernels:", "available" if reason is None else f"UNAVAILABLE ({reason})")
+PY
+
+export PATH="$PWD/$venv/bin:$PATH"
+case "$task" in
+install)
+    say "done; activate with: source $venv/bin/activate" ;;
+demo)
+    mkdir -p out
+    dafxkit effects list
+    dafxkit example-audio out/example.wav
+    dafxkit process out/example.wav --effect distortion --param drive_db=24 --param mix=0.8 \
+        -o out/example_distortion.wav "$@"
+    say "done: listen to out/example.wav and out/example_distortion.wav" ;;
+test)
+    python -m pytest "$@" ;;
+esac

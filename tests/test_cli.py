@@ -1,0 +1,144 @@
+"""The command line, through Typer's CliRunner: listings, process, plugin checks, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from dafxkit import load_effect
+from dafxkit.cli import app
+from tests.conftest import FUZZ_SOURCE
+
+ENV = {"COLUMNS": "200"}  # rich wraps at 80 columns otherwise
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def invoke(runner, *args):
+    return runner.invoke(app, list(args), env=ENV)
+
+
+def test_version(runner):
+    result = invoke(runner, "--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("dafxkit ")
+
+
+def test_effects_list_shows_builtins_with_distribution(runner):
+    result = invoke(runner, "effects", "list")
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 2}
+    assert "dafxkit" in lines["gain"] and "gain_db" in lines["gain"]
+    assert "drive_db" in lines["distortion"] and "numpy" in lines["distortion"]
+
+
+def test_effects_show_gives_physical_ranges(runner):
+    result = invoke(runner, "effects", "show", "distortion")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "drive_db" in line)
+    assert "dB" in row and "linear" in row
+    assert "identity at:" in result.stdout
+
+
+def test_effects_show_unknown_name_suggests(runner):
+    result = invoke(runner, "effects", "show", "distort")
+    assert result.exit_code == 1
+    assert "Did you mean 'distortion'" in result.stderr
+
+
+def test_features_list(runner):
+    result = invoke(runner, "features", "list")
+    assert result.exit_code == 0
+    assert "rms_dbfs" in result.stdout
+
+
+def test_plugins_check_passes_on_a_clean_install(runner):
+    result = invoke(runner, "plugins", "check")
+    assert result.exit_code == 0, result.output
+    assert "load and run" in result.stdout
+
+
+def test_plugins_check_fails_on_broken_or_duplicate_plugins(runner, fake_dists):
+    fake_dists.add(
+        "brokenfx",
+        {"dafxkit.effects": {"broken": "broken_mod:X", "gain": "fuzz_mod:Fuzz"}},
+        {"broken_mod": "import no_such_module\n", "fuzz_mod": FUZZ_SOURCE},
+    )
+    result = invoke(runner, "plugins", "check", "--verbose")
+    assert result.exit_code == 1
+    assert "ModuleNotFoundError" in result.stdout
+    assert "duplicate" in result.stdout
+    listing = invoke(runner, "effects", "list")
+    assert listing.exit_code == 0
+    assert "broken" in listing.stdout and "distortion" in listing.stdout
+
+
+@pytest.fixture
+def clip(tmp_path, rng):
+    path = tmp_path / "in.wav"
+    audio = 0.5 * rng.standard_normal((2, 4410)).astype(np.float32)
+    sf.write(path, audio.T, 22050, subtype="FLOAT")
+    return path, audio
+
+
+def test_process_writes_the_processed_audio(runner, clip, tmp_path):
+    path, audio = clip
+    out = tmp_path / "out.wav"
+    result = invoke(
+        runner, "process", str(path), "--effect", "distortion",
+        "--param", "drive_db=24", "--param", "mix=0.8", "-o", str(out),
+    )
+    assert result.exit_code == 0, result.output
+    written, rate = sf.read(out, dtype="float32", always_2d=True)
+    fx = load_effect("distortion")
+    expected = fx(audio[None], fx.settings(1, drive_db=24.0, mix=0.8), 22050)[0]
+    assert rate == 22050
+    np.testing.assert_allclose(written.T, expected, atol=1e-6)
+    assert not np.allclose(written.T, audio, atol=1e-2)
+    assert "drive_db" in result.stdout and "24" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (["--param", "drive=24"], "no parameter 'drive'. Did you mean 'drive_db'? Valid parameters: drive_db"),
+        (["--param", "drive_db"], "expects NAME=VALUE"),
+        (["--param", "drive_db=loud"], "'loud' is not a number"),
+        (["--param", "drive_db=400"], "outside its range [0, 40] dB"),
+        (["--param", "mix=1", "--param", "mix=0"], "given twice"),
+        (["--backend", "gpu"], "no 'gpu' backend"),
+    ],
+)
+def test_process_rejects_bad_parameters_clearly(runner, clip, tmp_path, params, message):
+    path, _ = clip
+    result = invoke(runner, "process", str(path), "-e", "distortion", "-o", str(tmp_path / "o.wav"), *params)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_process_missing_or_corrupt_input(runner, tmp_path):
+    out = str(tmp_path / "o.wav")
+    result = invoke(runner, "process", str(tmp_path / "nope.wav"), "-e", "gain", "-o", out)
+    assert result.exit_code == 1 and "not found" in result.stderr
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEjunk")
+    result = invoke(runner, "process", str(bad), "-e", "gain", "-o", out)
+    assert result.exit_code == 1 and "cannot read audio file" in result.stderr
+
+
+def test_example_audio_then_process(runner, tmp_path):
+    clip = tmp_path / "example.wav"
+    assert invoke(runner, "example-audio", str(clip), "--seconds", "1").exit_code == 0
+    audio, rate = sf.read(clip, always_2d=True)
+    assert rate == 44100 and audio.shape == (44100, 1)
+    assert 0.5 < np.max(np.abs(audio)) <= 1.0
+    result = invoke(runner, "process", str(clip), "-e", "gain", "-p", "gain_db=-6", "-o", str(tmp_path / "q.wav"))
+    assert result.exit_code == 0, result.output
+    quiet, _ = sf.read(tmp_path / "q.wav", always_2d=True)
+    np.testing.assert_allclose(quiet, audio * 10 ** (-6 / 20), atol=1e-6)
