@@ -45,12 +45,14 @@ def validate_audio(audio: object, *, name: str = "audio") -> np.ndarray:
             audio = np.asarray(audio)
     if audio.dtype.kind != "f":
         hint = (
-            " Integer PCM must be scaled to [-1, 1] floats first, e.g. x.astype(np.float32) / 32768."
+            " Integer PCM must be scaled to [-1, 1] floats first, e.g."
+            " x.astype(np.float32) / 32768."
             if audio.dtype.kind in "iu"
             else ""
         )
         raise AudioError(
-            f"{name} must be real floating point (float32 preferred); got dtype {audio.dtype}.{hint}"
+            f"{name} must be real floating point (float32 preferred); got dtype "
+            f"{audio.dtype}.{hint}"
         )
     if audio.ndim != 3:
         hint = ""
@@ -73,7 +75,8 @@ def validate_audio(audio: object, *, name: str = "audio") -> np.ndarray:
         first = tuple(int(i) for i in bad[0])
         raise AudioError(
             f"{name} holds {len(bad)} non-finite sample(s) (NaN or inf), the first at "
-            f"(batch, channel, sample) = {first}: {float(audio[first])!r}. Effects need finite input."
+            f"(batch, channel, sample) = {first}: {float(audio[first])!r}. Effects need finite "
+            "input."
         )
     return audio
 
@@ -91,7 +94,9 @@ def validate_sample_rate(sample_rate: object) -> float:
     except (TypeError, ValueError):
         raise AudioError(f"sample_rate must be a number of Hz; got {sample_rate!r}.") from None
     if not np.isfinite(rate) or rate <= 0:
-        raise AudioError(f"sample_rate must be a positive, finite number of Hz; got {sample_rate!r}.")
+        raise AudioError(
+            f"sample_rate must be a positive, finite number of Hz; got {sample_rate!r}."
+        )
     return rate
 
 

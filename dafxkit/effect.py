@@ -57,12 +57,19 @@ class Param:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ParameterError(f"parameter name must be a Python identifier; got {self.name!r}")
+        # Dotted names (``distortion.drive_db``) are what chains give their members' parameters.
+        if not isinstance(self.name, str) or not all(
+            part.isidentifier() for part in self.name.split(".")
+        ):
+            raise ParameterError(
+                f"parameter name must be a Python identifier (dotted for chains); got {self.name!r}"
+            )
         for field in ("minimum", "maximum", "default"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ParameterError(f"parameter {self.name!r}: {field} must be finite; got {value!r}")
+                raise ParameterError(
+                    f"parameter {self.name!r}: {field} must be finite; got {value!r}"
+                )
         if not self.minimum < self.maximum:
             raise ParameterError(
                 f"parameter {self.name!r}: minimum ({self.minimum}) must be below maximum "

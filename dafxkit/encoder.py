@@ -37,14 +37,18 @@ class Encoder(torch.nn.Module):
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """Check ``audio`` and return ``forward(audio)``, of shape ``(batch, embedding_dim)``."""
         if not isinstance(audio, torch.Tensor):
-            raise AudioError(f"{self.name or 'encoder'} expects a torch.Tensor; got {type(audio).__name__}")
+            raise AudioError(
+                f"{self.name or 'encoder'} expects a torch.Tensor; got {type(audio).__name__}"
+            )
         if audio.ndim != 3 or 0 in audio.shape:
             raise AudioError(
                 f"{self.name or 'encoder'} expects audio of shape (batch, channels, samples); "
                 f"got {tuple(audio.shape)}"
             )
         if not audio.is_floating_point():
-            raise AudioError(f"{self.name or 'encoder'} expects floating-point audio; got {audio.dtype}")
+            raise AudioError(
+                f"{self.name or 'encoder'} expects floating-point audio; got {audio.dtype}"
+            )
         out = self(audio)
         if out.shape != (audio.shape[0], self.embedding_dim):
             raise AudioError(

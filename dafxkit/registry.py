@@ -22,7 +22,7 @@ import difflib
 import functools
 import importlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
@@ -229,9 +229,20 @@ def load(kind: Kind, name: str, **options: Any) -> Any:
     return plugin
 
 
-def load_effect(name: str, **options: Any):
-    """The effect registered as ``name`` (see `load`). Returns a `dafxkit.Effect`."""
-    return load("effect", name, **options)
+def load_effect(name: str | Sequence[str], **options: Any):
+    """The effect registered as ``name`` (see `load`), or a chain.
+
+    ``"compressor>distortion>reverb"`` or a list of names gives a `dafxkit.chain.Chain` of those
+    effects in that order (``options`` then apply to no member and must be empty).
+    """
+    from dafxkit.chain import CHAIN_SEPARATOR, Chain
+
+    members = name.split(CHAIN_SEPARATOR) if isinstance(name, str) else list(name)
+    if len(members) == 1:
+        return load("effect", members[0].strip(), **options)
+    if options:
+        raise PluginLoadError("options cannot be passed to a chain's members", stage="build")
+    return Chain([load("effect", member.strip()) for member in members])
 
 
 def load_feature(name: str, **options: Any):

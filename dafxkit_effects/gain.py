@@ -18,9 +18,7 @@ class Gain(Effect):
 
     name = "gain"
     description = "Level change in dB"
-    params = (
-        Param("gain_db", -24.0, 24.0, 0.0, unit="dB", description="level change"),
-    )
+    params = (Param("gain_db", -24.0, 24.0, 0.0, unit="dB", description="level change"),)
     backends = ("numpy",)
     neutral = {"gain_db": 0.0}
 

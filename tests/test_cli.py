@@ -32,7 +32,11 @@ def test_version(runner):
 def test_effects_list_shows_builtins_with_distribution(runner):
     result = invoke(runner, "effects", "list")
     assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 2}
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in result.stdout.splitlines()
+        if line.count("│") > 2
+    }
     assert "dafxkit" in lines["gain"] and "gain_db" in lines["gain"]
     assert "drive_db" in lines["distortion"] and "numpy" in lines["distortion"]
 
@@ -90,8 +94,17 @@ def test_process_writes_the_processed_audio(runner, clip, tmp_path):
     path, audio = clip
     out = tmp_path / "out.wav"
     result = invoke(
-        runner, "process", str(path), "--effect", "distortion",
-        "--param", "drive_db=24", "--param", "mix=0.8", "-o", str(out),
+        runner,
+        "process",
+        str(path),
+        "--effect",
+        "distortion",
+        "--param",
+        "drive_db=24",
+        "--param",
+        "mix=0.8",
+        "-o",
+        str(out),
     )
     assert result.exit_code == 0, result.output
     written, rate = sf.read(out, dtype="float32", always_2d=True)
@@ -106,7 +119,10 @@ def test_process_writes_the_processed_audio(runner, clip, tmp_path):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (["--param", "drive=24"], "no parameter 'drive'. Did you mean 'drive_db'? Valid parameters: drive_db"),
+        (
+            ["--param", "drive=24"],
+            "no parameter 'drive'. Did you mean 'drive_db'? Valid parameters: drive_db",
+        ),
         (["--param", "drive_db"], "expects NAME=VALUE"),
         (["--param", "drive_db=loud"], "'loud' is not a number"),
         (["--param", "drive_db=400"], "outside its range [0, 40] dB"),
@@ -116,7 +132,9 @@ def test_process_writes_the_processed_audio(runner, clip, tmp_path):
 )
 def test_process_rejects_bad_parameters_clearly(runner, clip, tmp_path, params, message):
     path, _ = clip
-    result = invoke(runner, "process", str(path), "-e", "distortion", "-o", str(tmp_path / "o.wav"), *params)
+    result = invoke(
+        runner, "process", str(path), "-e", "distortion", "-o", str(tmp_path / "o.wav"), *params
+    )
     assert result.exit_code == 1
     assert message in result.stderr
     assert not (tmp_path / "o.wav").exists()
@@ -138,7 +156,17 @@ def test_example_audio_then_process(runner, tmp_path):
     audio, rate = sf.read(clip, always_2d=True)
     assert rate == 44100 and audio.shape == (44100, 1)
     assert 0.5 < np.max(np.abs(audio)) <= 1.0
-    result = invoke(runner, "process", str(clip), "-e", "gain", "-p", "gain_db=-6", "-o", str(tmp_path / "q.wav"))
+    result = invoke(
+        runner,
+        "process",
+        str(clip),
+        "-e",
+        "gain",
+        "-p",
+        "gain_db=-6",
+        "-o",
+        str(tmp_path / "q.wav"),
+    )
     assert result.exit_code == 0, result.output
     quiet, _ = sf.read(tmp_path / "q.wav", always_2d=True)
     np.testing.assert_allclose(quiet, audio * 10 ** (-6 / 20), atol=1e-6)

@@ -12,7 +12,8 @@ import pytest
 
 from dafxkit import registry
 
-EFFECTS = registry.names("effect")
+# Every registered effect, plus a chain, which must behave like any single effect.
+EFFECTS = [*registry.names("effect"), "gain>distortion"]
 
 
 @pytest.fixture(params=EFFECTS)
@@ -49,7 +50,9 @@ def test_batch_equals_rows_alone(effect, rng):
     params = rng.uniform(0, 1, (len(audio), effect.n_params))
     whole = effect(audio, params, 44100)
     for i in range(len(audio)):
-        np.testing.assert_array_equal(whole[i : i + 1], effect(audio[i : i + 1], params[i : i + 1], 44100))
+        np.testing.assert_array_equal(
+            whole[i : i + 1], effect(audio[i : i + 1], params[i : i + 1], 44100)
+        )
 
 
 def test_backends_agree(effect, rng):
@@ -58,7 +61,9 @@ def test_backends_agree(effect, rng):
     backends = effect.available_backends()
     reference = effect(audio, params, 48000, backend=backends[-1])
     for backend in backends[:-1]:
-        np.testing.assert_allclose(effect(audio, params, 48000, backend=backend), reference, atol=2e-5)
+        np.testing.assert_allclose(
+            effect(audio, params, 48000, backend=backend), reference, atol=2e-5
+        )
 
 
 def test_neutral_settings_are_identity(effect, rng):

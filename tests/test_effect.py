@@ -103,12 +103,16 @@ def test_settings_fill_defaults_and_map_units(tilt):
 
 
 def test_unknown_parameter_names_the_valid_ones(tilt):
-    with pytest.raises(ParameterError, match=r"no parameter 'gain'.*Did you mean 'gain_db'.*gain_db, freq_hz"):
+    with pytest.raises(
+        ParameterError, match=r"no parameter 'gain'.*Did you mean 'gain_db'.*gain_db, freq_hz"
+    ):
         tilt.settings(gain=3.0)
 
 
 def test_out_of_range_physical_value_names_the_range(tilt):
-    with pytest.raises(ParameterError, match=r"freq_hz = 5\.0 is outside its range \[20, 20000\] Hz"):
+    with pytest.raises(
+        ParameterError, match=r"freq_hz = 5\.0 is outside its range \[20, 20000\] Hz"
+    ):
         tilt.settings(freq_hz=5.0)
 
 
@@ -129,7 +133,10 @@ def _audio(batch=2, channels=1, samples=64):
 @pytest.mark.parametrize(
     "audio, message",
     [
-        (np.zeros(64, np.float32), r"shape \(batch, channels, samples\); got shape \(64,\).*x\[None, None, :\]"),
+        (
+            np.zeros(64, np.float32),
+            r"shape \(batch, channels, samples\); got shape \(64,\).*x\[None, None, :\]",
+        ),
         (np.zeros((1, 64), np.float32), r"ndim 2"),
         (np.zeros((2, 1, 64), np.int16), r"floating point.*int16.*32768"),
         (np.zeros((2, 1, 64), np.complex64), r"floating point.*complex64"),
@@ -155,7 +162,9 @@ def test_batch_mismatch_is_named(tilt):
 
 
 def test_wrong_parameter_count_lists_the_parameters(tilt):
-    with pytest.raises(ParameterError, match=r"shape \(batch, 2\) for \(gain_db, freq_hz\); got shape \(2, 3\)"):
+    with pytest.raises(
+        ParameterError, match=r"shape \(batch, 2\) for \(gain_db, freq_hz\); got shape \(2, 3\)"
+    ):
         tilt(_audio(), np.zeros((2, 3)), 44100)
     with pytest.raises(ParameterError, match=r"got shape \(2,\)"):
         tilt(_audio(), np.zeros(2), 44100)

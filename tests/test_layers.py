@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_layers_hold():
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None:
-        pytest.fail("import-linter is not installed: install the test extra (pip install -e .[test])")
+        pytest.fail(
+            "import-linter is not installed: install the test extra (pip install -e .[test])"
+        )
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -30,3 +32,11 @@ def test_running_an_effect_imports_neither_torch_nor_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_code_passes_the_linter():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if ruff is None:
+        pytest.fail("ruff is not installed: install the dev extra (pip install -e .[dev])")
+    result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

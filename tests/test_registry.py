@@ -31,7 +31,7 @@ def test_listing_imports_nothing(fake_dists):
     assert "lazy_mod" in sys.modules
     assert isinstance(fx, Effect)
     out = fx(np.ones((1, 1, 8), np.float32), fx.default_params(), 8000)
-    np.testing.assert_allclose(out, 1 - np.exp(-(10 ** 0.5)), rtol=1e-6)
+    np.testing.assert_allclose(out, 1 - np.exp(-(10**0.5)), rtol=1e-6)
 
 
 def test_plugin_that_fails_to_import_is_reported_and_others_still_load(fake_dists):
@@ -40,7 +40,11 @@ def test_plugin_that_fails_to_import_is_reported_and_others_still_load(fake_dist
         {EFFECTS: {"broken": "broken_mod:Nope"}},
         {"broken_mod": "raise RuntimeError('needs libfoo.so')\n"},
     )
-    with pytest.raises(PluginLoadError, match=r"'broken' from brokenfx 1\.0 \(broken_mod:Nope\) failed to import: RuntimeError: needs libfoo\.so") as info:
+    with pytest.raises(
+        PluginLoadError,
+        match=r"'broken' from brokenfx 1\.0 \(broken_mod:Nope\) failed to import: "
+        r"RuntimeError: needs libfoo\.so",
+    ) as info:
         registry.load_effect("broken")
     assert info.value.stage == "import"
     assert isinstance(registry.load_effect("gain"), Effect)
@@ -62,9 +66,7 @@ def test_plugin_that_fails_to_import_is_reported_and_others_still_load(fake_dist
             "`params` must be a non-empty tuple of Param",
         ),
         (
-            "from dafxkit import Effect\n"
-            "class Abstract(Effect):\n"
-            "    name = 'abstract'\n",
+            "from dafxkit import Effect\nclass Abstract(Effect):\n    name = 'abstract'\n",
             "failed to build: TypeError",
         ),
     ],
@@ -80,7 +82,11 @@ def test_plugin_that_breaks_the_interface_is_reported(fake_dists, source, proble
 
 def test_two_distributions_claiming_one_name_is_an_error_naming_both(fake_dists):
     fake_dists.add("fuzzfx", {EFFECTS: {"gain": "fuzz_mod:Fuzz"}}, {"fuzz_mod": FUZZ_SOURCE})
-    with pytest.raises(DuplicatePluginError, match=r"'gain' is registered by 2 distributions: dafxkit .* and fuzzfx 1\.0 \(fuzz_mod:Fuzz\)"):
+    with pytest.raises(
+        DuplicatePluginError,
+        match=r"'gain' is registered by 2 distributions: dafxkit .* and "
+        r"fuzzfx 1\.0 \(fuzz_mod:Fuzz\)",
+    ):
         registry.load_effect("gain")
     assert isinstance(registry.load_effect("distortion"), Effect)
     problems = registry.check(smoke=False)
@@ -88,7 +94,10 @@ def test_two_distributions_claiming_one_name_is_an_error_naming_both(fake_dists)
 
 
 def test_unknown_name_lists_available_and_closest():
-    with pytest.raises(UnknownPluginError, match=r"no effect named 'distorsion'\. Did you mean 'distortion'\? Available: .*gain"):
+    with pytest.raises(
+        UnknownPluginError,
+        match=r"no effect named 'distorsion'\. Did you mean 'distortion'\? Available: .*gain",
+    ):
         registry.load_effect("distorsion")
     with pytest.raises(UnknownPluginError, match="no encoder named 'vae'.*Available: none"):
         registry.load_encoder("vae")
@@ -138,7 +147,10 @@ class Pool(Encoder):
 """
     fake_dists.add(
         "extrafx",
-        {"dafxkit.features": {"mean": "extra_mod:Mean"}, "dafxkit.encoders": {"pool": "extra_mod:Pool"}},
+        {
+            "dafxkit.features": {"mean": "extra_mod:Mean"},
+            "dafxkit.encoders": {"pool": "extra_mod:Pool"},
+        },
         {"extra_mod": source},
     )
     fe = registry.load_feature("mean")

@@ -21,7 +21,9 @@ import soundfile as sf
 from tests.conftest import FUZZ_SOURCE
 
 
-def _write_distribution(root: Path, dist: str, package: str, entry_points: str, source: str) -> Path:
+def _write_distribution(
+    root: Path, dist: str, package: str, entry_points: str, source: str
+) -> Path:
     project = root / dist
     (project / package).mkdir(parents=True)
     (project / package / "__init__.py").write_text(textwrap.dedent(source))
@@ -60,12 +62,16 @@ def plugin_env(tmp_path_factory) -> Path:
     (Path(child_site) / "_dafxkit_parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     good = _write_distribution(
-        root, "my-cool-effects", "my_cool_effects",
+        root,
+        "my-cool-effects",
+        "my_cool_effects",
         '[project.entry-points."dafxkit.effects"]\nfuzz = "my_cool_effects:Fuzz"\n',
         FUZZ_SOURCE,
     )
     broken = _write_distribution(
-        root, "broken-effects", "broken_effects",
+        root,
+        "broken-effects",
+        "broken_effects",
         '[project.entry-points."dafxkit.effects"]\n'
         'crackle = "broken_effects:Crackle"\n'
         'gain = "broken_effects:Crackle"\n',
@@ -73,9 +79,22 @@ def plugin_env(tmp_path_factory) -> Path:
     )
     for project in (good, broken):
         subprocess.run(
-            [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-             "--no-deps", "--no-build-isolation", "--no-index", str(project)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python),
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                str(project),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return python
 
@@ -100,7 +119,9 @@ def test_installed_plugin_is_listed_and_usable(plugin_env, tmp_path, rng):
     audio = (0.3 * rng.standard_normal(2000)).astype(np.float32)
     sf.write(clip, audio, 16000, subtype="FLOAT")
     out = tmp_path / "out.wav"
-    result = _dafxkit(plugin_env, "process", str(clip), "-e", "fuzz", "-p", "gain_db=20", "-o", str(out))
+    result = _dafxkit(
+        plugin_env, "process", str(clip), "-e", "fuzz", "-p", "gain_db=20", "-o", str(out)
+    )
     assert result.returncode == 0, result.stderr
     written, _ = sf.read(out, dtype="float32")
     x = 10.0 * audio

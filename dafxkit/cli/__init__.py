@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dafxkit import __version__
-from dafxkit.cli import plugins, process
+from dafxkit.cli import bench, plugins, process
 
 app = typer.Typer(
     name="dafxkit",
@@ -19,6 +19,7 @@ app.add_typer(plugins.effects_app, name="effects")
 app.add_typer(plugins.features_app, name="features")
 app.add_typer(plugins.encoders_app, name="encoders")
 app.add_typer(plugins.plugins_app, name="plugins")
+app.add_typer(bench.bench_app, name="bench")
 app.command("process")(process.process)
 app.command("example-audio")(process.example_audio)
 
@@ -33,7 +34,9 @@ def _print_version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Learn to control audio effects with neural networks."""

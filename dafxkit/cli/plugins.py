@@ -14,7 +14,9 @@ from dafxkit.errors import PluginError
 effects_app = typer.Typer(help="List and inspect installed effects.", no_args_is_help=True)
 features_app = typer.Typer(help="List installed feature extractors.", no_args_is_help=True)
 encoders_app = typer.Typer(help="List installed audio encoders.", no_args_is_help=True)
-plugins_app = typer.Typer(help="Check that every installed plugin loads and runs.", no_args_is_help=True)
+plugins_app = typer.Typer(
+    help="Check that every installed plugin loads and runs.", no_args_is_help=True
+)
 
 
 def _loaded(kind: str) -> list[tuple[str, str, Any, str | None]]:
@@ -32,7 +34,8 @@ def _loaded(kind: str) -> list[tuple[str, str, Any, str | None]]:
 def _broken_note(n_broken: int) -> None:
     if n_broken:
         err_console.print(
-            f"[yellow]{n_broken} plugin(s) could not be loaded; `dafxkit plugins check` says why.[/]"
+            f"[yellow]{n_broken} plugin(s) could not be loaded; "
+            "`dafxkit plugins check` says why.[/]"
         )
 
 
@@ -58,7 +61,9 @@ def effects_list() -> None:
 
 @effects_app.command("show")
 @reports_errors
-def effects_show(name: Annotated[str, typer.Argument(help="Effect name, as in `effects list`.")]) -> None:
+def effects_show(
+    name: Annotated[str, typer.Argument(help="Effect name, as in `effects list`.")],
+) -> None:
     """One effect's parameters in physical units: range, unit, scale, default."""
     fx = registry.load_effect(name)
     spec = registry.specs("effect")[name][0]
@@ -68,7 +73,13 @@ def effects_show(name: Annotated[str, typer.Argument(help="Effect name, as in `e
         table.add_column(column)
     for p in fx.params:
         table.add_row(
-            p.name, f"{p.minimum:g}", f"{p.maximum:g}", p.unit, p.scale, f"{p.default:g}", p.description
+            p.name,
+            f"{p.minimum:g}",
+            f"{p.maximum:g}",
+            p.unit,
+            p.scale,
+            f"{p.default:g}",
+            p.description,
         )
     console.print(table)
     for backend in fx.backends:
@@ -111,7 +122,9 @@ def encoders_list() -> None:
         origin = ", ".join(f"{s.distribution} {s.version}" for s in claims)
         try:
             enc = registry.load("encoder", name)
-            table.add_row(name, origin, str(enc.embedding_dim), str(enc.sample_rate), enc.description)
+            table.add_row(
+                name, origin, str(enc.embedding_dim), str(enc.sample_rate), enc.description
+            )
         except PluginError as exc:
             broken += 1
             table.add_row(name, origin, "", "", f"[red]broken: {getattr(exc, 'detail', exc)}[/]")

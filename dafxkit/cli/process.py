@@ -19,18 +19,31 @@ from dafxkit.errors import AudioError
 @reports_errors
 def process(
     input: Annotated[Path, typer.Argument(help="Audio file to process (WAV, FLAC, OGG, ...).")],
-    effect: Annotated[str, typer.Option("--effect", "-e", help="Effect name (`dafxkit effects list`).")],
+    effect: Annotated[
+        list[str],
+        typer.Option(
+            "--effect",
+            "-e",
+            help="Effect name (`dafxkit effects list`); repeat it, or write a>b, for a chain whose "
+            "parameters are then named member.param (e.g. distortion.drive_db).",
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="NAME=VALUE in physical units; repeatable. Others stay at defaults."),
+        typer.Option(
+            "--param",
+            "-p",
+            help="NAME=VALUE in physical units; repeatable. Others stay at defaults.",
+        ),
     ] = None,
     backend: Annotated[
-        str | None, typer.Option(help="Force a backend (c, numba, numpy); default: the fastest available.")
+        str | None,
+        typer.Option(help="Force a backend (c, numba, numpy); default: the fastest available."),
     ] = None,
 ) -> None:
     """Apply an effect to an audio file, parameters given in physical units by name."""
-    fx = registry.load_effect(effect)
+    fx = registry.load_effect(">".join(effect))
     values = parse_assignments(param or [])
     settings = fx.settings(1, **values)
     if input.resolve() == output.resolve():
@@ -42,7 +55,7 @@ def process(
     elapsed_ms = 1e3 * (time.perf_counter() - start)
     write_audio(output, processed, rate)
 
-    table = Table(title=f"{effect} ({chosen} backend, {elapsed_ms:.1f} ms)", title_justify="left")
+    table = Table(title=f"{fx.name} ({chosen} backend, {elapsed_ms:.1f} ms)", title_justify="left")
     for column in ("parameter", "value", "unit"):
         table.add_column(column)
     physical = fx.denormalise(settings)
@@ -55,7 +68,14 @@ def process(
         f"peak {20 * np.log10(max(peak, 1e-12)):+.1f} dBFS)",
         highlight=False,
     )
-    if peak > 1.0 and output.suffix.lower() not in (".wav", ".aiff", ".aif", ".caf", ".w64", ".rf64"):
+    if peak > 1.0 and output.suffix.lower() not in (
+        ".wav",
+        ".aiff",
+        ".aif",
+        ".caf",
+        ".w64",
+        ".rf64",
+    ):
         console.print("[yellow]the output peaks above full scale and this format may clip it[/]")
 
 

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks against peers, shared by `dafxkit bench` and benchmarks/."""

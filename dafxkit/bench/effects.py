@@ -1,0 +1,118 @@
+"""Effect throughput: every backend of an effect against pedalboard's closest effect, in one run.
+
+The workload is the one an SPSA step produces: B clips, each with its own parameter setting,
+processed in one call. pedalboard has no batch axis, so its time is a Python loop over clips.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from dafxkit import registry
+from dafxkit.signals import test_signal
+
+__all__ = ["BenchRow", "PEERS", "bench_effect", "make_workload"]
+
+# effect name -> builds a pedalboard plugin from one row of physical parameter values.
+PeerFactory = Callable[[Mapping[str, float]], object]
+
+
+def _pedalboard_distortion(v: Mapping[str, float]) -> object:
+    import pedalboard
+
+    return pedalboard.Distortion(drive_db=float(v["drive_db"]))
+
+
+def _pedalboard_gain(v: Mapping[str, float]) -> object:
+    import pedalboard
+
+    return pedalboard.Gain(gain_db=float(v["gain_db"]))
+
+
+#: The closest pedalboard effect of each built-in effect that has one.
+PEERS: dict[str, tuple[str, PeerFactory]] = {
+    "distortion": ("pedalboard.Distortion", _pedalboard_distortion),
+    "gain": ("pedalboard.Gain", _pedalboard_gain),
+}
+
+
+@dataclass
+class BenchRow:
+    effect: str
+    implementation: str
+    total_ms: float
+    repeats: int
+
+    def per_clip_ms(self, batch: int) -> float:
+        return self.total_ms / batch
+
+
+def make_workload(
+    n_params: int, batch: int = 32, seconds: float = 5.0, sample_rate: int = 44100, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``batch`` mono music-like clips (8 distinct, repeated) and ``batch`` random settings."""
+    distinct = [test_signal(seconds, sample_rate, seed=seed + i) for i in range(min(batch, 8))]
+    audio = np.stack([distinct[i % len(distinct)] for i in range(batch)]).astype(np.float32)
+    params = np.random.default_rng(seed).uniform(0.0, 1.0, (batch, n_params))
+    return audio, params
+
+
+def _median_ms(run: Callable[[], object], repeats: int, budget_s: float) -> tuple[float, int]:
+    times = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(1e3 * (time.perf_counter() - t0))
+        if time.perf_counter() - start > budget_s:  # slow references: fewer repeats
+            break
+    return statistics.median(times), len(times)
+
+
+def bench_effect(
+    name: str,
+    batch: int = 32,
+    seconds: float = 5.0,
+    sample_rate: int = 44100,
+    repeats: int = 5,
+    budget_s: float = 20.0,
+    peer: bool = True,
+) -> list[BenchRow]:
+    """Time every available backend of ``name`` and its pedalboard peer on one workload.
+
+    Each implementation runs once untimed (Numba compiles then), then ``repeats`` times; the
+    median is kept. An implementation stops repeating once it has used ``budget_s`` seconds.
+    """
+    fx = registry.load_effect(name)
+    audio, params = make_workload(fx.n_params, batch, seconds, sample_rate)
+    rows = []
+    for backend in fx.available_backends():
+
+        def run(backend: str = backend) -> object:
+            return fx(audio, params, sample_rate, backend=backend)
+
+        run()
+        ms, n = _median_ms(run, repeats, budget_s)
+        rows.append(BenchRow(name, backend, ms, n))
+    if peer and name in PEERS:
+        try:
+            import pedalboard  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            label, factory = PEERS[name]
+            physical = fx.denormalise(params)
+            plugins = [factory({k: v[i] for k, v in physical.items()}) for i in range(batch)]
+
+            def run_peer() -> object:
+                return [plugins[i](audio[i], sample_rate) for i in range(batch)]
+
+            run_peer()
+            ms, n = _median_ms(run_peer, repeats, budget_s)
+            rows.append(BenchRow(name, f"{label} (loop)", ms, n))
+    return rows

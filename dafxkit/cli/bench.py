@@ -1,0 +1,76 @@
+"""`dafxkit bench ...`: throughput against peers, ratios from one run."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dafxkit.cli._common import console, reports_errors
+
+bench_app = typer.Typer(
+    help="Measure throughput against peers (side by side, one run).", no_args_is_help=True
+)
+
+
+@bench_app.command("effects")
+@reports_errors
+def effects(
+    effect: Annotated[
+        list[str] | None,
+        typer.Option("--effect", "-e", help="Effect(s) to time; default: distortion."),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Clips per call, each with its own setting.")
+    ] = 32,
+    seconds: Annotated[float, typer.Option(min=0.01, help="Length of each clip.")] = 5.0,
+    sample_rate: Annotated[int, typer.Option(min=1000, help="Sample rate in Hz.")] = 44100,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Timed runs per implementation (median kept).")
+    ] = 5,
+    peer: Annotated[
+        bool, typer.Option(help="Include pedalboard's closest effect, looped per clip.")
+    ] = True,
+) -> None:
+    """Time each backend of each effect, and pedalboard's closest effect looped per clip."""
+    from dafxkit.bench.effects import PEERS, bench_effect
+
+    names = effect or ["distortion"]
+    table = Table(
+        title=f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz, {batch} settings "
+        f"(median of up to {repeats}; {os.cpu_count()} CPU cores)",
+        title_justify="left",
+    )
+    for column in (
+        "effect",
+        "implementation",
+        "ms / batch",
+        "ms / clip",
+        "runs",
+        "x vs peer loop",
+        "x vs numpy ref",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("effect", "implementation") else "right"
+        )
+    for name in names:
+        with console.status(f"timing {name} ..."):
+            rows = bench_effect(name, batch, seconds, sample_rate, repeats, peer=peer)
+        peer_ms = next((r.total_ms for r in rows if r.implementation.endswith("(loop)")), None)
+        numpy_ms = next((r.total_ms for r in rows if r.implementation == "numpy"), None)
+        for row in rows:
+            table.add_row(
+                row.effect,
+                row.implementation,
+                f"{row.total_ms:.1f}",
+                f"{row.per_clip_ms(batch):.3f}",
+                str(row.repeats),
+                f"{peer_ms / row.total_ms:.1f}" if peer_ms else "-",
+                f"{numpy_ms / row.total_ms:.1f}" if numpy_ms else "-",
+            )
+        if peer and name not in PEERS:
+            table.add_row(name, "(no pedalboard equivalent)", "", "", "", "", "")
+        table.add_section()
+    console.print(table)

@@ -1,0 +1,110 @@
+"""The private face of dafxkit's compiled C library: loading it, and saying why it is missing."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dafxkit.errors import NativeError
+
+__all__ = [
+    "DISABLE_ENV",
+    "available",
+    "unavailable_reason",
+    "lib",
+    "ffi",
+    "set_num_threads",
+    "get_num_threads",
+    "float_ptr",
+    "double_ptr",
+]
+
+#: Set to 1 to ignore the compiled library (effects then run on Numba).
+DISABLE_ENV = "DAFXKIT_DISABLE_NATIVE"
+
+_BUILD_ERROR = Path(__file__).with_name("_native_build_error.txt")
+
+
+@functools.cache
+def _load() -> tuple[Any, str | None]:
+    try:
+        # By name: the import graph checker cannot see a compiled module and would blame the
+        # whole `dafxkit` package instead.
+        _native = importlib.import_module("dafxkit._native")
+    except ImportError as exc:
+        if _BUILD_ERROR.exists():
+            why = (
+                f"the C library failed to build at install time: {_BUILD_ERROR.read_text().strip()}"
+            )
+        else:
+            why = f"the C library dafxkit._native is not built ({exc})"
+        return None, (
+            f"{why}. Install a C compiler (e.g. `apt-get install gcc`) and reinstall dafxkit "
+            "(`pip install -e .` in a checkout)"
+        )
+    return _native, None
+
+
+def unavailable_reason() -> str | None:
+    """Why the C kernels cannot run here, or None when they can."""
+    if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        return f"disabled by {DISABLE_ENV}={os.environ[DISABLE_ENV]}"
+    return _load()[1]
+
+
+def available() -> bool:
+    """True when the C kernels can run."""
+    return unavailable_reason() is None
+
+
+def _module() -> Any:
+    reason = unavailable_reason()
+    if reason is not None:
+        raise NativeError(f"the C kernels are unavailable: {reason}")
+    return _load()[0]
+
+
+def lib() -> Any:
+    """The cffi ``lib`` object of the C library; `NativeError` saying why when unavailable."""
+    return _module().lib
+
+
+def ffi() -> Any:
+    """The cffi ``ffi`` object of the C library."""
+    return _module().ffi
+
+
+def set_num_threads(n: int) -> None:
+    """Size the OpenMP pool the C kernels use (no-op without OpenMP)."""
+    if int(n) < 1:
+        raise NativeError(f"thread count must be at least 1; got {n}")
+    lib().dafx_set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads the C kernels use (1 when built without OpenMP)."""
+    return int(lib().dafx_get_num_threads())
+
+
+def _ptr(array: np.ndarray, dtype: type, ctype: str) -> Any:
+    if not isinstance(array, np.ndarray) or array.dtype != dtype or not array.flags.c_contiguous:
+        raise NativeError(
+            f"C kernels need C-contiguous {np.dtype(dtype).name} arrays; got "
+            f"{getattr(array, 'dtype', type(array).__name__)}"
+        )
+    return ffi().from_buffer(ctype, array, require_writable=False)
+
+
+def float_ptr(array: np.ndarray) -> Any:
+    """A ``float *`` view of a C-contiguous float32 array (no copy)."""
+    return _ptr(array, np.float32, "float[]")
+
+
+def double_ptr(array: np.ndarray) -> Any:
+    """A ``double *`` view of a C-contiguous float64 array (no copy)."""
+    return _ptr(array, np.float64, "double[]")

@@ -1,0 +1,166 @@
+"""The compiled library: loading, Numba fallback, threads, denormals, installing without it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dafxkit import native
+from dafxkit.errors import NativeError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(code: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def test_library_is_available_here():
+    assert native.unavailable_reason() is None
+    assert native.available()
+
+
+def test_loading_the_library_keeps_denormals():
+    # gcc's -ffast-math at link time would set flush-to-zero for the whole process.
+    result = _run(
+        """
+        import numpy as np
+        from dafxkit import native
+        native.lib()
+        assert np.float64(1e-310) * 1.0 != 0 and np.float32(1e-39) * np.float32(1.0) != 0
+        print("ok")
+        """
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_threads_round_trip():
+    before = native.get_num_threads()
+    try:
+        native.set_num_threads(1)
+        assert native.get_num_threads() == 1
+    finally:
+        native.set_num_threads(before)
+    with pytest.raises(NativeError, match="at least 1"):
+        native.set_num_threads(0)
+
+
+def test_pointer_helpers_refuse_wrong_arrays():
+    with pytest.raises(NativeError, match="C-contiguous float32"):
+        native.float_ptr(np.zeros(4))
+    with pytest.raises(NativeError, match="C-contiguous float64"):
+        native.double_ptr(np.zeros((4, 4))[:, 0])
+
+
+def test_disabled_library_falls_back_to_numba_and_warns_once():
+    result = _run(
+        """
+        import warnings
+        import numpy as np
+        from dafxkit import load_effect, NativeError
+        fx = load_effect("distortion")
+        x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 256)).astype(np.float32)
+        p = fx.default_params(2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            a = fx(x, p, 44100)
+            b = fx(x, p, 44100)
+        print(len(caught), caught[0].category.__name__, str(caught[0].message))
+        print(fx.resolve_backend())
+        np.testing.assert_allclose(a, fx(x, p, 44100, backend="numpy"), atol=1e-5)
+        try:
+            fx(x, p, 44100, backend="c")
+        except NativeError as exc:
+            print("raised:", exc)
+        """,
+        DAFXKIT_DISABLE_NATIVE="1",
+    )
+    assert result.returncode == 0, result.stderr
+    count_line, backend_line, raised_line = result.stdout.strip().splitlines()
+    assert count_line.startswith("1 DafxWarning")
+    assert (
+        "'c' backend is unavailable (disabled by DAFXKIT_DISABLE_NATIVE=1); using 'numba'"
+        in count_line
+    )
+    assert backend_line == "numba"
+    assert "DAFXKIT_DISABLE_NATIVE" in raised_line
+
+
+def test_install_without_a_compiler_still_works(tmp_path):
+    """`pip install` with a broken compiler succeeds, records why, and effects run on Numba."""
+    src = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "build",
+            "*.so",
+            "*.egg-info",
+            "__pycache__",
+            ".hypothesis",
+            "_native_build_error.txt",
+        ),
+    )
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CC": "false"},
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (target / "dafxkit" / "_native_build_error.txt").exists()
+    assert not list((target / "dafxkit").glob("_native*.so"))
+    result = _run(
+        """
+        import sys
+        # An editable install of this checkout maps dafxkit.* back to it: take it out.
+        sys.meta_path[:] = [
+            f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")
+        ]
+        import warnings
+        import numpy as np
+        from dafxkit import native, load_effect
+        import dafxkit
+        assert dafxkit.__file__.startswith(TARGET), dafxkit.__file__
+        print(native.unavailable_reason())
+        fx = load_effect("distortion")
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            print(fx.resolve_backend())
+        """.replace("TARGET", repr(str(target))),
+        cwd=tmp_path,  # not the checkout, whose in-place build would be imported first
+        PYTHONPATH=str(target),
+    )
+    assert result.returncode == 0, result.stderr
+    reason, backend = result.stdout.strip().splitlines()
+    assert "failed to build at install time" in reason and "apt-get install gcc" in reason
+    assert backend == "numba"
