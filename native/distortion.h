@@ -1,3 +1,3 @@
 void dafx_distortion(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                      const double *drive_db, const double *tone_hz, const double *mix,
-                     const double *output_db, double sample_rate);
+                     const double *output_db, double sample_rate, int mode);

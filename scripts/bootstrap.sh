@@ -43,17 +43,21 @@ if [ ! -x "$venv/bin/python" ]; then
     say "creating virtual environment $venv"
     "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+pip_install() {
+    # Some machines' pip configs name index folders that do not exist; pip warns about each.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 say "installing build tools"
-"${pip[@]}" --upgrade pip "setuptools>=70.1" wheel "cffi>=1.17"
+pip_install --upgrade pip "setuptools>=70.1" wheel "cffi>=1.17"
 # torch first and pinned: its CPU wheel 2.13.0 is what dafxkit is tested with, and a looser
 # request could pull a multi-GB CUDA build.
 if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
     say "installing torch 2.13.0"
-    "${pip[@]}" "torch==2.13.0"
+    pip_install "torch==2.13.0"
 fi
 say "installing dafxkit and its test/bench extras (builds the C kernels)"
-"${pip[@]}" --no-build-isolation -e ".[dev]"
+pip_install --no-build-isolation -e ".[dev]"
 "$venv/bin/python" - <<'PY'
 from dafxkit import native
 reason = native.unavailable_reason()

@@ -1,4 +1,4 @@
-"""The distortion: C and Numba kernels against the NumPy reference, bounds, identities."""
+"""The distortion and its curves: C and Numba kernels against the NumPy reference, bounds."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dafxkit import load_effect
-from dafxkit_effects.distortion import distortion_numpy
+from dafxkit.errors import ParameterError
+from dafxkit_effects.distortion import Distortion, distortion_numpy, shape_numpy
 from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
 
 FX = load_effect("distortion")
+VARIANTS = ["distortion", "softclip", "hardclip", "tube"]
+# Peak of |shape| (the tube curve reaches 1 + tanh(0.25) and its DC blocker at most doubles it).
+SHAPE_PEAK = {"distortion": 1.0, "softclip": 1.0, "hardclip": 1.0, "tube": 2.5}
 # The C kernel's tanh is a float32 approximation (abs. error < 3e-7) and the reference runs in
 # float64; 1e-5 leaves room for float32 rounding of outputs up to |y| ~ 16.
 TOLERANCE = 1e-5
@@ -48,11 +52,44 @@ def test_output_is_finite_and_bounded(case):
     assert (np.abs(out).max(axis=(1, 2)) <= level * peak * (1 + 1e-5) + 1e-6).all()
 
 
-def test_silence_in_silence_out(rng):
-    params = rng.uniform(0, 1, (6, FX.n_params))
-    for backend in FX.available_backends():
-        out = FX(np.zeros((6, 2, 500), np.float32), params, 44100, backend=backend)
+@pytest.mark.parametrize("name", VARIANTS)
+def test_silence_in_silence_out(name, rng):
+    fx = load_effect(name)
+    params = rng.uniform(0, 1, (6, fx.n_params))
+    for backend in fx.available_backends():
+        out = fx(np.zeros((6, 2, 500), np.float32), params, 44100, backend=backend)
         assert not out.any()
+
+
+def test_curves():
+    u = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(shape_numpy(u, "hard"), np.clip(u, -1, 1))
+    soft = shape_numpy(u, "soft")
+    assert soft[0] == -1.0 and soft[-1] == 1.0 and np.all(np.diff(soft) >= 0)
+    np.testing.assert_allclose(shape_numpy(np.array([0.5]), "soft"), 1.5 * (0.5 - 0.125 / 3))
+    tube = shape_numpy(u, "tube")
+    assert tube[6] == 0.0 and tube[-1] < -tube[0]  # asymmetric: clips earlier on the positive side
+
+
+def test_tube_adds_even_harmonics_and_no_dc():
+    t = np.arange(44100) / 44100
+    sine = (0.5 * np.sin(2 * np.pi * 441 * t)).astype(np.float32)[None, None]
+    spectra = {}
+    for name in ("distortion", "tube"):
+        fx = load_effect(name)
+        out = fx(sine, fx.settings(1, drive_db=20.0, tone_hz=18000.0), 44100)[0, 0, 22100:]
+        spectra[name] = np.abs(np.fft.rfft(out))
+        assert abs(out.mean()) < 1e-3  # the DC blocker removes the asymmetric curve's offset
+    second = 440  # bin of 882 Hz in the last 22000 samples (220 whole periods)
+    assert spectra["tube"][second] > 100 * spectra["distortion"][second]
+
+
+def test_unknown_mode_is_named():
+    with pytest.raises(
+        ParameterError, match="mode must be one of tanh, soft, hard, tube; got 'fuzz'"
+    ):
+        Distortion("fuzz")
+    assert load_effect("distortion", mode="hard").mode == "hard"
 
 
 def test_reference_matches_the_documented_formula():

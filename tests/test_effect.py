@@ -207,7 +207,7 @@ def test_effect_that_changes_shape_is_caught():
             return audio[:, :, :-1]
 
     with pytest.raises(NativeError, match="a bug in the effect"):
-        Bad()(_audio(), Bad().default_params(2), 44100)
+        Bad()(_audio(), Bad().default_params(2), 44100, backend="numpy")
 
 
 # -- backends --------------------------------------------------------------------------------

@@ -22,22 +22,62 @@ __all__ = ["BenchRow", "PEERS", "bench_effect", "make_workload"]
 PeerFactory = Callable[[Mapping[str, float]], object]
 
 
-def _pedalboard_distortion(v: Mapping[str, float]) -> object:
+def _pb():
     import pedalboard
 
-    return pedalboard.Distortion(drive_db=float(v["drive_db"]))
+    return pedalboard
 
 
-def _pedalboard_gain(v: Mapping[str, float]) -> object:
-    import pedalboard
+def _equaliser_peer(v: Mapping[str, float]) -> object:
+    pb = _pb()
+    return pb.Pedalboard(
+        [
+            pb.LowShelfFilter(v["low_freq_hz"], v["low_gain_db"]),
+            pb.PeakFilter(v["mid1_freq_hz"], v["mid1_gain_db"], v["mid1_q"]),
+            pb.PeakFilter(v["mid2_freq_hz"], v["mid2_gain_db"], v["mid2_q"]),
+            pb.HighShelfFilter(v["high_freq_hz"], v["high_gain_db"]),
+        ]
+    )
 
-    return pedalboard.Gain(gain_db=float(v["gain_db"]))
+
+def _chorus_peer(v: Mapping[str, float]) -> object:
+    # pedalboard's depth is a 0-1 fraction of the centre delay.
+    depth = min(1.0, v["depth_ms"] / v["centre_ms"])
+    return _pb().Chorus(v["rate_hz"], depth, v["centre_ms"], v["feedback"], v["mix"])
 
 
-#: The closest pedalboard effect of each built-in effect that has one.
+#: The closest pedalboard effect of each built-in effect that has one (pedalboard has no
+#: tremolo, and no flanger: its Chorus with a short centre delay stands in).
 PEERS: dict[str, tuple[str, PeerFactory]] = {
-    "distortion": ("pedalboard.Distortion", _pedalboard_distortion),
-    "gain": ("pedalboard.Gain", _pedalboard_gain),
+    "gain": ("pedalboard.Gain", lambda v: _pb().Gain(v["gain_db"])),
+    "distortion": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
+    "softclip": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
+    "hardclip": ("pedalboard.Clipping", lambda v: _pb().Clipping(-v["drive_db"])),
+    "tube": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
+    "compressor": (
+        "pedalboard.Compressor",
+        lambda v: _pb().Compressor(v["threshold_db"], v["ratio"], v["attack_ms"], v["release_ms"]),
+    ),
+    "gate": (
+        "pedalboard.NoiseGate",
+        lambda v: _pb().NoiseGate(v["threshold_db"], 10.0, v["attack_ms"], v["release_ms"]),
+    ),
+    "equaliser": ("pedalboard Low/Peak/Peak/HighShelf", _equaliser_peer),
+    "reverb": (
+        "pedalboard.Reverb",
+        lambda v: _pb().Reverb(v["room_size"], v["damping"], v["mix"], 1.0 - v["mix"], v["width"]),
+    ),
+    "delay": (
+        "pedalboard.Delay",
+        lambda v: _pb().Delay(v["time_ms"] / 1000.0, v["feedback"], v["mix"]),
+    ),
+    "chorus": ("pedalboard.Chorus", _chorus_peer),
+    "flanger": ("pedalboard.Chorus", _chorus_peer),
+    "phaser": (
+        "pedalboard.Phaser",
+        lambda v: _pb().Phaser(v["rate_hz"], v["depth"], v["centre_hz"], v["feedback"], v["mix"]),
+    ),
+    "bitcrusher": ("pedalboard.Bitcrush", lambda v: _pb().Bitcrush(v["bits"])),
 }
 
 

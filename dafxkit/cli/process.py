@@ -55,7 +55,8 @@ def process(
     elapsed_ms = 1e3 * (time.perf_counter() - start)
     write_audio(output, processed, rate)
 
-    table = Table(title=f"{fx.name} ({chosen} backend, {elapsed_ms:.1f} ms)", title_justify="left")
+    console.print(f"{fx.name}: {chosen} backend, {elapsed_ms:.1f} ms", highlight=False)
+    table = Table()
     for column in ("parameter", "value", "unit"):
         table.add_column(column)
     physical = fx.denormalise(settings)
