@@ -74,3 +74,60 @@ def effects(
             table.add_row(name, "(no pedalboard equivalent)", "", "", "", "", "")
         table.add_section()
     console.print(table)
+
+
+@bench_app.command("spsa")
+@reports_errors
+def spsa(
+    effect: Annotated[
+        list[str] | None,
+        typer.Option("--effect", "-e", help="Effect(s) to time; default: distortion."),
+    ] = None,
+    k: Annotated[
+        list[int] | None, typer.Option("--k", help="Perturbations per step; repeatable (1, 4).")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Clips per step.")] = 32,
+    seconds: Annotated[float, typer.Option(min=0.01, help="Length of each clip.")] = 5.0,
+    sample_rate: Annotated[int, typer.Option(min=1000, help="Sample rate in Hz.")] = 44100,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed steps per method (median).")] = 3,
+    pool: Annotated[bool, typer.Option(help="Include the one-process-per-item pool.")] = True,
+) -> None:
+    """ms per SPSA gradient step: one batched call vs per-item loop, process pool, pedalboard."""
+    from dafxkit.bench.spsa import bench_spsa
+
+    methods = (
+        ("batched", "loop", "pool", "pedalboard") if pool else ("batched", "loop", "pedalboard")
+    )
+    table = Table(
+        title=f"SPSA step (forward + 2K probes + gradient), B = {batch} x {seconds:g} s mono at "
+        f"{sample_rate} Hz (median of up to {repeats}; {os.cpu_count()} CPU cores)",
+        title_justify="left",
+    )
+    for column in ("effect", "K", "method", "ms / step", "x vs pedalboard loop", "x vs pool"):
+        table.add_column(column, justify="left" if column in ("effect", "method") else "right")
+    for name in effect or ["distortion"]:
+        for kk in k or [1, 4]:
+            with console.status(f"timing {name}, K = {kk} ..."):
+                rows = bench_spsa(
+                    name, kk, batch, seconds, sample_rate, repeats=repeats, methods=methods
+                )
+            peer = next(
+                (
+                    r.step_ms
+                    for r in rows
+                    if r.method.endswith(" loop") and "pedalboard" in r.method
+                ),
+                None,
+            )
+            pool_ms = next((r.step_ms for r in rows if r.method == "process pool"), None)
+            for row in rows:
+                table.add_row(
+                    row.effect,
+                    str(row.k),
+                    row.method,
+                    f"{row.step_ms:.1f}",
+                    f"{peer / row.step_ms:.1f}" if peer else "-",
+                    f"{pool_ms / row.step_ms:.1f}" if pool_ms else "-",
+                )
+            table.add_section()
+    console.print(table)

@@ -1,0 +1,183 @@
+"""SPSA step throughput: dafxkit's one batched call against the per-item designs it replaces.
+
+One step = the forward pass (B settings) plus the backward probes (2·K·B settings) and the
+gradient, for B clips. Four ways, timed on one workload in one run:
+
+- ``dafxkit batched``: `EffectLayer` forward + backward, every probe in one effect call;
+- ``per-item loop``: the same dafxkit effect called once per clip and probe from Python;
+- ``process pool``: one worker process per batch item fed through pipes (the DeepAFx-ST design),
+  each worker running the dafxkit effect single-threaded;
+- ``pedalboard loop``: pedalboard's closest effect, once per clip and probe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dafxkit import registry
+from dafxkit.bench.effects import PEERS, make_workload
+
+__all__ = ["SpsaRow", "bench_spsa"]
+
+
+@dataclass
+class SpsaRow:
+    effect: str
+    k: int
+    method: str
+    step_ms: float
+    repeats: int
+
+
+def _probes(params: np.ndarray, delta: np.ndarray, epsilon: float) -> np.ndarray:
+    centre = np.clip(params, epsilon, 1.0 - epsilon)
+    return np.concatenate([centre + epsilon * delta, centre - epsilon * delta])  # (2K, B, P)
+
+
+def _gradient(outputs: np.ndarray, grad: np.ndarray, delta: np.ndarray, eps: float) -> np.ndarray:
+    k = delta.shape[0]
+    diff = outputs[:k] - outputs[k:]
+    inner = (diff * grad).reshape(k, diff.shape[1], -1).sum(axis=-1)
+    return (delta * inner[..., None]).mean(axis=0) / (2.0 * eps)
+
+
+def _worker(conn, name: str, sample_rate: int, epsilon: float) -> None:
+    """One batch item's worker: receives (x, p, Δ, g), returns (y, ∂L/∂p)."""
+    fx = registry.load_effect(name)
+    while True:
+        message = conn.recv()
+        if message is None:
+            break
+        x, p, delta, g = message  # x (C, N), p (P,), delta (K, P), g (C, N)
+        y = fx(x[None], p[None], sample_rate)[0]
+        probes = _probes(p[None], delta[:, None, :], epsilon)[:, 0]  # (2K, P)
+        outs = np.stack([fx(x[None], q[None], sample_rate)[0] for q in probes])
+        grad = _gradient(outs[:, None], g[None, None], delta[:, None, :], epsilon)[0]
+        conn.send((y, grad))
+
+
+def _median_ms(run: Callable[[], object], repeats: int, budget_s: float) -> tuple[float, int]:
+    run()  # warm-up: compilation, page faults, worker start
+    times, start = [], time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(1e3 * (time.perf_counter() - t0))
+        if time.perf_counter() - start > budget_s:
+            break
+    return statistics.median(times), len(times)
+
+
+def bench_spsa(
+    name: str,
+    k: int = 1,
+    batch: int = 32,
+    seconds: float = 5.0,
+    sample_rate: int = 44100,
+    epsilon: float = 0.01,
+    repeats: int = 3,
+    budget_s: float = 30.0,
+    methods: tuple[str, ...] = ("batched", "loop", "pool", "pedalboard"),
+) -> list[SpsaRow]:
+    """Time one SPSA step of ``name`` with each method in ``methods``."""
+    import torch
+
+    from dafxkit.spsa import EffectLayer
+
+    fx = registry.load_effect(name)
+    audio, params = make_workload(fx.n_params, batch, seconds, sample_rate)
+    rng = np.random.default_rng(1)
+    grad_out = rng.standard_normal(audio.shape).astype(np.float32)
+    rows: list[SpsaRow] = []
+
+    if "batched" in methods:
+        layer = EffectLayer(fx, sample_rate, k=k, epsilon=epsilon, seed=0)
+        x, g = torch.from_numpy(audio), torch.from_numpy(grad_out)
+
+        def batched() -> object:
+            p = torch.tensor(params, requires_grad=True)
+            (layer(x, p) * g).sum().backward()
+            return p.grad
+
+        rows.append(SpsaRow(name, k, "dafxkit batched", *_median_ms(batched, repeats, budget_s)))
+
+    delta = rng.integers(0, 2, (k, batch, fx.n_params)) * 2.0 - 1.0
+
+    if "loop" in methods:
+
+        def loop() -> object:
+            grads = []
+            for b in range(batch):
+                xb = audio[b : b + 1]
+                fx(xb, params[b : b + 1], sample_rate)
+                probes = _probes(params[b : b + 1], delta[:, b : b + 1], epsilon)
+                outs = np.stack([fx(xb, q, sample_rate) for q in probes])
+                grads.append(_gradient(outs, grad_out[b : b + 1], delta[:, b : b + 1], epsilon))
+            return grads
+
+        rows.append(SpsaRow(name, k, "per-item loop", *_median_ms(loop, repeats, budget_s)))
+
+    if "pool" in methods:
+        ctx = mp.get_context("spawn")  # fork after OpenMP has started threads can deadlock
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = "1"  # one single-threaded worker per item
+        try:
+            pipes, workers = [], []
+            for _ in range(batch):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, name, sample_rate, epsilon))
+                proc.start()
+                pipes.append(parent)
+                workers.append(proc)
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
+        try:
+
+            def pool() -> object:
+                for b, conn in enumerate(pipes):
+                    conn.send((audio[b], params[b], delta[:, b], grad_out[b]))
+                return [conn.recv() for conn in pipes]
+
+            rows.append(SpsaRow(name, k, "process pool", *_median_ms(pool, repeats, budget_s)))
+        finally:
+            for conn in pipes:
+                conn.send(None)
+            for proc in workers:
+                proc.join(timeout=10)
+
+    if "pedalboard" in methods and name in PEERS:
+        try:
+            import pedalboard  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            label, factory = PEERS[name]
+            names = fx.param_names
+
+            def run_peer(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+                physical = fx.denormalise(q[None])
+                return factory({n: float(physical[n][0]) for n in names})(x, sample_rate)
+
+            def pedalboard_loop() -> object:
+                grads = []
+                for b in range(batch):
+                    run_peer(audio[b], params[b])
+                    probes = _probes(params[b : b + 1], delta[:, b : b + 1], epsilon)[:, 0]
+                    outs = np.stack([run_peer(audio[b], q) for q in probes])[:, None]
+                    grads.append(_gradient(outs, grad_out[b : b + 1], delta[:, b : b + 1], epsilon))
+                return grads
+
+            rows.append(
+                SpsaRow(name, k, f"{label} loop", *_median_ms(pedalboard_loop, repeats, budget_s))
+            )
+    return rows

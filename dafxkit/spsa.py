@@ -1,0 +1,241 @@
+"""Black-box gradients through any registered effect: SPSA in one batched effect call per step.
+
+For ``y = fx(x, p)`` the backward pass needs ``Jᵀ g`` for the incoming gradient ``g``. With a
+Rademacher direction ``Δ ∈ {−1, +1}^P`` per row and step ``ε``::
+
+    ∂L/∂p ≈ Δ · ⟨g, fx(x, c + εΔ) − fx(x, c − εΔ)⟩ / (2ε),   averaged over K directions
+
+All ``2·K·B`` evaluations run as one call of the effect's batched kernel on the CPU, whatever
+device the model lives on: tensors cross to the CPU once and the gradient comes back once.
+
+At the edges of [0, 1] the centre moves inward, ``c = clip(p, ε, 1 − ε)``, so both probes stay
+inside the parameter box and the step is always exactly ``2ε``: the estimate is the gradient at a
+point at most ``ε`` from ``p``, never a difference divided by a step that clipping shrank.
+
+The gradient with respect to the input audio cannot be estimated this way (its dimension is the
+clip length). ``input_grad`` chooses what flows back to the audio: ``"none"`` (the default: the
+effect is a leaf for the audio path) or ``"straight_through"`` (``∂L/∂x ≈ g``, i.e. the effect
+treated as the identity, biased but useful when an upstream model must see some signal).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from dafxkit.audio import validate_audio, validate_sample_rate
+from dafxkit.effect import Effect
+from dafxkit.errors import ParameterError
+
+__all__ = ["EffectLayer", "spsa_effect", "spsa_gradient"]
+
+InputGrad = Literal["none", "straight_through"]
+
+
+def spsa_gradient(
+    effect: Effect,
+    audio: np.ndarray,
+    params: np.ndarray,
+    grad_output: np.ndarray,
+    sample_rate: float,
+    *,
+    epsilon: float = 0.01,
+    k: int = 1,
+    delta: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """SPSA estimate of ``Jᵀ g`` for the parameters, with NumPy arrays.
+
+    Parameters
+    ----------
+    effect : Effect
+        Any effect (a chain too).
+    audio : np.ndarray
+        float32 ``(batch, channels, samples)``, the effect's input.
+    params : np.ndarray
+        ``(batch, n_params)`` in [0, 1], where the gradient is wanted.
+    grad_output : np.ndarray
+        ``∂L/∂y``, the shape of ``audio``.
+    sample_rate : float
+        In Hz.
+    epsilon : float
+        Probe step in normalised units, in (0, 0.5].
+    k : int
+        Directions averaged; the estimate's variance falls as 1/k.
+    delta : np.ndarray, optional
+        ``(k, batch, n_params)`` of ±1 to use instead of drawing them (for tests).
+    rng : np.random.Generator, optional
+        Source of the directions; a fresh unseeded one by default.
+    backend : str, optional
+        Passed to the effect.
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(batch, n_params)``.
+    """
+    if not 0.0 < epsilon <= 0.5:
+        raise ParameterError(f"SPSA epsilon must lie in (0, 0.5]; got {epsilon!r}")
+    if int(k) != k or k < 1:
+        raise ParameterError(f"SPSA needs k >= 1 perturbations; got {k!r}")
+    k = int(k)
+    batch, n_params = params.shape
+    if delta is None:
+        rng = rng if rng is not None else np.random.default_rng()
+        delta = rng.integers(0, 2, size=(k, batch, n_params)).astype(np.float64) * 2.0 - 1.0
+    elif delta.shape != (k, batch, n_params):
+        raise ParameterError(f"delta must have shape {(k, batch, n_params)}; got {delta.shape}")
+    audio = validate_audio(audio)
+    rate = validate_sample_rate(sample_rate)
+    centre = np.clip(params, epsilon, 1.0 - epsilon)
+    probes = np.concatenate([centre + epsilon * delta, centre - epsilon * delta])  # (2k, B, P)
+    probes = effect.validate_params(probes.reshape(-1, n_params))
+    # One call for every probe of every row: the batch axis carries all 2·k·B settings. The
+    # tiled copy holds validated audio, so it goes straight to the kernel.
+    tiled = np.broadcast_to(audio, (2 * k, *audio.shape)).reshape(-1, *audio.shape[1:])
+    chosen = effect.resolve_backend(backend)
+    out = effect.process(tiled, effect.denormalise(probes), rate, chosen)
+    out = out.reshape(2 * k, batch, -1)
+    diff = out[:k] - out[k:]  # (k, B, L)
+    g = np.ascontiguousarray(grad_output, dtype=np.float32).reshape(batch, -1, 1)
+    inner = np.matmul(diff[:, :, None, :], g[None]).reshape(k, batch).astype(np.float64)
+    return (delta * inner[:, :, None]).mean(axis=0) / (2.0 * epsilon)
+
+
+class _SPSAFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, audio: torch.Tensor, params: torch.Tensor, layer: EffectLayer):
+        x = audio.detach().to("cpu", torch.float32).contiguous().numpy()
+        p = params.detach().to("cpu", torch.float64).contiguous().numpy()
+        y = layer.effect(x, p, layer.sample_rate, backend=layer.backend)
+        ctx.layer = layer
+        ctx.x, ctx.p = x, p
+        ctx.audio_meta = (audio.device, audio.dtype)
+        ctx.params_meta = (params.device, params.dtype)
+        return torch.from_numpy(y).to(audio.device, audio.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor):
+        layer: EffectLayer = ctx.layer
+        grad_audio = grad_params = None
+        if ctx.needs_input_grad[1]:
+            g = grad_output.detach().to("cpu", torch.float32).contiguous().numpy()
+            delta = layer.draw_directions(ctx.p.shape)
+            grad = spsa_gradient(
+                layer.effect,
+                ctx.x,
+                ctx.p,
+                g,
+                layer.sample_rate,
+                epsilon=layer.epsilon,
+                k=layer.k,
+                delta=delta,
+                backend=layer.backend,
+            )
+            device, dtype = ctx.params_meta
+            grad_params = torch.from_numpy(grad).to(device, dtype)
+        if ctx.needs_input_grad[0] and layer.input_grad == "straight_through":
+            grad_audio = grad_output
+        return grad_audio, grad_params, None
+
+
+def spsa_effect(audio: torch.Tensor, params: torch.Tensor, layer: EffectLayer) -> torch.Tensor:
+    """Functional form of `EffectLayer.forward`."""
+    return _SPSAFunction.apply(audio, params, layer)
+
+
+class EffectLayer(torch.nn.Module):
+    """A black-box effect as a differentiable torch layer (SPSA gradients for its parameters).
+
+    Parameters
+    ----------
+    effect : Effect or str
+        The effect, or a registered name (``"compressor>reverb"`` for a chain).
+    sample_rate : int
+        Sample rate of the audio passed in, in Hz.
+    epsilon : float
+        Probe step in normalised parameter units, in (0, 0.5].
+    k : int
+        Perturbation directions averaged per step (each costs two effect runs per row).
+    input_grad : {"none", "straight_through"}
+        What flows back to the audio (see the module docstring).
+    backend : str, optional
+        Force an effect backend (default: the fastest available).
+    seed : int, optional
+        Seeds the perturbation directions; by default they come from torch's global generator,
+        so ``torch.manual_seed`` makes runs reproducible.
+
+    Examples
+    --------
+    >>> layer = EffectLayer("distortion", sample_rate=44100, k=4)          # doctest: +SKIP
+    >>> params = torch.sigmoid(controller(z))             # (batch, layer.n_params) on any device
+    >>> y = layer(x, params)                              # x: (batch, channels, samples)
+    >>> loss(y, target).backward()                        # SPSA gradient into controller
+    """
+
+    def __init__(
+        self,
+        effect: Effect | str,
+        sample_rate: int,
+        *,
+        epsilon: float = 0.01,
+        k: int = 1,
+        input_grad: InputGrad = "none",
+        backend: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(effect, str):
+            from dafxkit.registry import load_effect
+
+            effect = load_effect(effect)
+        if not isinstance(effect, Effect):
+            raise ParameterError(f"EffectLayer needs a dafxkit Effect; got {type(effect).__name__}")
+        if not 0.0 < epsilon <= 0.5:
+            raise ParameterError(f"SPSA epsilon must lie in (0, 0.5]; got {epsilon!r}")
+        if int(k) != k or k < 1:
+            raise ParameterError(f"SPSA needs k >= 1 perturbations; got {k!r}")
+        if input_grad not in ("none", "straight_through"):
+            raise ParameterError(
+                f"input_grad must be 'none' or 'straight_through'; got {input_grad!r}"
+            )
+        self.effect = effect
+        self.sample_rate = int(sample_rate)
+        self.epsilon = float(epsilon)
+        self.k = int(k)
+        self.input_grad = input_grad
+        self.backend = effect.resolve_backend(backend) if backend is not None else None
+        self._generator = None
+        if seed is not None:
+            self._generator = torch.Generator().manual_seed(int(seed))
+
+    @property
+    def n_params(self) -> int:
+        return self.effect.n_params
+
+    def draw_directions(self, shape: tuple[int, int]) -> np.ndarray:
+        """Rademacher directions ``(k, batch, n_params)`` of ±1 (float64)."""
+        bits = torch.randint(0, 2, (self.k, *shape), generator=self._generator)
+        return bits.numpy().astype(np.float64) * 2.0 - 1.0
+
+    def forward(self, audio: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Apply the effect: ``audio`` ``(batch, channels, samples)``, ``params`` in [0, 1]
+        ``(batch, n_params)``; output on ``audio``'s device and dtype."""
+        if not isinstance(audio, torch.Tensor) or not isinstance(params, torch.Tensor):
+            raise ParameterError("EffectLayer takes torch tensors for audio and params")
+        if torch.is_grad_enabled() and (audio.requires_grad or params.requires_grad):
+            return spsa_effect(audio, params, self)
+        # Inference: the forward pass only, no probe runs and nothing kept for backward.
+        x = audio.detach().to("cpu", torch.float32).contiguous().numpy()
+        p = params.detach().to("cpu", torch.float64).contiguous().numpy()
+        y = self.effect(x, p, self.sample_rate, backend=self.backend)
+        return torch.from_numpy(y).to(audio.device, audio.dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"effect={self.effect.name!r}, sample_rate={self.sample_rate}, "
+            f"epsilon={self.epsilon}, k={self.k}, input_grad={self.input_grad!r}"
+        )
