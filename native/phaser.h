@@ -1,0 +1,4 @@
+void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                 const double *rate_hz, const double *depth, const double *centre_hz,
+                 const double *feedback, const double *stages, const double *mix,
+                 double sample_rate);
