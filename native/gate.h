@@ -1,0 +1,3 @@
+void dafx_gate(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+               const double *threshold_db, const double *attack_ms, const double *release_ms,
+               const double *range_db, double sample_rate);
