@@ -228,3 +228,13 @@ def test_recovers_distortion_parameters():
     first, last, error = recover("distortion", steps=600, k=8, lr=0.03)
     assert last < first / 20
     assert error.mean() < 0.05 and error.max() < 0.1, error
+
+
+def test_recovers_compressor_parameters():
+    """Measured: loss 2.46 -> 0.090 after 600 steps with K = 8; MAE threshold 0.026, attack
+    0.002, release 0.002, makeup 0.011. Ratio (0.14) and knee (0.22) trade off against each
+    other on these clips, whose levels rarely sit inside the knee: they are not asserted."""
+    first, last, error = recover("compressor", steps=600, k=8, lr=0.03)
+    assert last < first / 20
+    threshold, ratio, attack, release, knee, makeup = error
+    assert max(threshold, attack, release, makeup) < 0.05, error
