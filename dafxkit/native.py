@@ -22,6 +22,7 @@ __all__ = [
     "get_num_threads",
     "float_ptr",
     "double_ptr",
+    "count_nonfinite",
 ]
 
 #: Set to 1 to ignore the compiled library (effects then run on Numba).
@@ -103,6 +104,14 @@ def _ptr(array: np.ndarray, dtype: type, ctype: str) -> Any:
 def float_ptr(array: np.ndarray) -> Any:
     """A ``float *`` view of a C-contiguous float32 array (no copy)."""
     return _ptr(array, np.float32, "float[]")
+
+
+def count_nonfinite(array: np.ndarray) -> int:
+    """NaN and infinite values in a C-contiguous float32 array, counted in one parallel pass."""
+    if array.dtype != np.float32 or not array.flags.c_contiguous:
+        raise NativeError("count_nonfinite needs a C-contiguous float32 array")
+    bits = ffi().from_buffer("uint32_t[]", array, require_writable=False)
+    return int(lib().dafx_count_nonfinite(bits, array.size))
 
 
 def double_ptr(array: np.ndarray) -> Any:

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "fastmath.h"
+
 /* 1.5 * 2^52: adding and subtracting it rounds any |t| < 2^51 to an integer in the current
  * rounding mode, exactly as rint does (half to even by default), and it vectorises where rint
  * is a libm call (x86-64 before SSE4.1). Beyond 2^51 it stays monotone, which is all the clip
@@ -24,46 +26,49 @@ static inline double crush(float x, double q, double top) {
     return i / q;
 }
 
+/* One row; compiled twice (baseline and AVX2, chosen at load time): it is memory-bound and
+ * the wider vectors halve its arithmetic. */
+DAFX_SIMD_CLONES
+static void crush_row(const float *restrict xr, float *restrict yr, int64_t samples, double q,
+                      double top, int64_t k, double dry, double wet) {
+    if (k <= 1) {
+#pragma omp simd
+        for (int64_t n = 0; n < samples; ++n)
+            yr[n] = (float)(dry * (double)xr[n] + wet * crush(xr[n], q, top));
+    } else if (k < TABLE_BELOW) {
+        /* Per chunk of whole blocks: crush each block's first sample, then mix every
+         * sample with its block's value, found through the table block[n] = n / k. */
+        const int64_t chunk = k * (CHUNK / k);
+        int block[CHUNK];
+        double held_z[CHUNK];
+        for (int64_t n = 0; n < chunk; ++n) block[n] = (int)(n / k);
+        for (int64_t n0 = 0; n0 < samples; n0 += chunk) {
+            const int64_t nb = samples - n0 < chunk ? samples - n0 : chunk;
+            const float *xc = xr + n0;
+            float *yc = yr + n0;
+            const int64_t blocks = (nb + k - 1) / k;
+            for (int64_t i = 0; i < blocks; ++i) held_z[i] = wet * crush(xc[i * k], q, top);
+            for (int64_t n = 0; n < nb; ++n) yc[n] = (float)(dry * (double)xc[n] + held_z[block[n]]);
+        }
+    } else {
+        for (int64_t m = 0; m < samples; m += k) {
+            const double z = wet * crush(xr[m], q, top);
+            const int64_t end = samples - m < k ? samples : m + k;
+#pragma omp simd
+            for (int64_t n = m; n < end; ++n) yr[n] = (float)(dry * (double)xr[n] + z);
+        }
+    }
+}
+
 void dafx_bitcrusher(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                      const double *bits, const double *downsample, const double *mix) {
     const int64_t rows = batch * channels;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / channels;
-        const float *xr = x + r * samples;
-        float *yr = y + r * samples;
         const double q = pow(2.0, bits[b] - 1.0);
-        const double top = rint(q);
         const double held = rint(downsample[b]);
         const int64_t k = held < 1.0 ? 1 : (held > (double)samples ? samples : (int64_t)held);
-        const double wet = mix[b], dry = 1.0 - mix[b];
-        if (k <= 1) {
-#pragma omp simd
-            for (int64_t n = 0; n < samples; ++n)
-                yr[n] = (float)(dry * (double)xr[n] + wet * crush(xr[n], q, top));
-        } else if (k < TABLE_BELOW) {
-            /* Per chunk of whole blocks: crush each block's first sample, then mix every
-             * sample with its block's value, found through the table block[n] = n / k. */
-            const int64_t chunk = k * (CHUNK / k);
-            int block[CHUNK];
-            double held_z[CHUNK];
-            for (int64_t n = 0; n < chunk; ++n) block[n] = (int)(n / k);
-            for (int64_t n0 = 0; n0 < samples; n0 += chunk) {
-                const int64_t nb = samples - n0 < chunk ? samples - n0 : chunk;
-                const float *xc = xr + n0;
-                float *yc = yr + n0;
-                const int64_t blocks = (nb + k - 1) / k;
-                for (int64_t i = 0; i < blocks; ++i) held_z[i] = wet * crush(xc[i * k], q, top);
-                for (int64_t n = 0; n < nb; ++n)
-                    yc[n] = (float)(dry * (double)xc[n] + held_z[block[n]]);
-            }
-        } else {
-            for (int64_t m = 0; m < samples; m += k) {
-                const double z = wet * crush(xr[m], q, top);
-                const int64_t end = samples - m < k ? samples : m + k;
-#pragma omp simd
-                for (int64_t n = m; n < end; ++n) yr[n] = (float)(dry * (double)xr[n] + z);
-            }
-        }
+        crush_row(x + r * samples, y + r * samples, samples, q, rint(q), k, 1.0 - mix[b], mix[b]);
     }
 }

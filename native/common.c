@@ -1,4 +1,5 @@
-/* Thread control for the OpenMP pool shared by every kernel. */
+/* Thread control for the OpenMP pool shared by every kernel, and whole-array checks. */
+#include <stdint.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -25,4 +26,14 @@ int dafx_has_openmp(void) {
 #else
     return 0;
 #endif
+}
+
+/* How many of n float32 values, passed as their bit patterns, are NaN or infinite: an exponent
+ * field of all ones. One pass at memory speed with no temporary array (NumPy's
+ * isfinite(x).all() writes a bool per sample first). */
+int64_t dafx_count_nonfinite(const uint32_t *bits, int64_t n) {
+    int64_t count = 0;
+#pragma omp parallel for simd reduction(+ : count) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) count += (bits[i] & 0x7f800000u) == 0x7f800000u;
+    return count;
 }

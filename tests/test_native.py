@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dafxkit import native
 from dafxkit.errors import NativeError
@@ -164,3 +166,16 @@ def test_install_without_a_compiler_still_works(tmp_path):
     reason, backend = result.stdout.strip().splitlines()
     assert "failed to build at install time" in reason and "apt-get install gcc" in reason
     assert backend == "numba"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    size=st.integers(1, 200_000),
+    bad=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 3e38, 1e-45]), max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_count_nonfinite_matches_numpy(size, bad, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(size).astype(np.float32)
+    x[rng.integers(0, size, len(bad))] = bad
+    assert native.count_nonfinite(x) == int((~np.isfinite(x)).sum())
