@@ -98,10 +98,13 @@ def spsa_gradient(
     tiled = np.broadcast_to(audio, (2 * k, *audio.shape)).reshape(-1, *audio.shape[1:])
     chosen = effect.resolve_backend(backend)
     out = effect.process(tiled, effect.denormalise(probes), rate, chosen)
-    out = out.reshape(2 * k, batch, -1)
-    diff = out[:k] - out[k:]  # (k, B, L)
+    # ⟨g, y₊ − y₋⟩ = ⟨g, y₊⟩ − ⟨g, y₋⟩: one matrix product over all probes, no difference array
+    # (a full extra pass over 2·k·B clips). The float32 dot products lose about 1e-6 of each
+    # term, far below SPSA's own variance at any sensible ε.
+    out = out.reshape(2 * k, batch, 1, -1)
     g = np.ascontiguousarray(grad_output, dtype=np.float32).reshape(batch, -1, 1)
-    inner = np.matmul(diff[:, :, None, :], g[None]).reshape(k, batch).astype(np.float64)
+    dots = np.matmul(out, g).reshape(2 * k, batch).astype(np.float64)
+    inner = dots[:k] - dots[k:]
     return (delta * inner[:, :, None]).mean(axis=0) / (2.0 * epsilon)
 
 
