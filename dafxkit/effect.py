@@ -104,6 +104,8 @@ class Param:
         u = np.asarray(u, dtype=np.float64)
         if self.scale == "log":
             value = self.minimum * np.exp(u * math.log(self.maximum / self.minimum))
+            # exp/log rounding can step a hair past either end for u just inside (0, 1).
+            value = np.clip(value, self.minimum, self.maximum)
         else:
             # (1 - u)·min + u·max is exact at both ends, unlike min + u·(max - min).
             value = (1.0 - u) * self.minimum + u * self.maximum

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.signal
 
 from dafxkit import Effect, NativeError, Param, native
 
@@ -84,6 +83,8 @@ def delay_numpy(audio, time_ms, feedback, damping, mix, sample_rate):
 
     All parameter arrays are ``(batch,)`` physical values; audio is ``(batch, channels, samples)``.
     """
+    import scipy.signal  # slow to import, and only the reference needs it
+
     out = np.empty(audio.shape, dtype=np.float32)
     channels, samples = audio.shape[1:]
     delays = delay_samples(time_ms, sample_rate)

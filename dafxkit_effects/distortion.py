@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.signal
 
 from dafxkit import Effect, Param, ParameterError, native
 
@@ -124,10 +123,28 @@ def shape_numpy(u: np.ndarray, mode: str) -> np.ndarray:
 
 
 def distortion_numpy(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):
-    """The reference: float64 NumPy waveshaper and SciPy's lfilter, one row at a time.
+    """The reference: float64 NumPy waveshaper and SciPy's lfilter, one batch row at a time.
 
-    All parameter arrays are ``(batch,)`` physical values; audio is ``(batch, channels, samples)``.
+    Slow and obvious on purpose; the tests hold the C and Numba kernels to it.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        float32 ``(batch, channels, samples)``.
+    drive_db, tone_hz, mix, output_db : np.ndarray
+        float64 ``(batch,)`` physical values, one per clip (see `Distortion.params`).
+    sample_rate : float
+        In Hz.
+    mode : {"tanh", "soft", "hard", "tube"}
+        The waveshaper curve.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(batch, channels, samples)``; every filter starts from rest.
     """
+    import scipy.signal  # half a second to import, and only the reference needs it
+
     out = np.empty(audio.shape, dtype=np.float32)
     for b in range(audio.shape[0]):
         x = audio[b].astype(np.float64)
@@ -142,15 +159,29 @@ def distortion_numpy(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
+def _columns(batch: int, **values: np.ndarray) -> list[np.ndarray]:
+    # The kernels read one value per clip with no bounds check of their own.
+    columns = []
+    for name, value in values.items():
+        column = np.ascontiguousarray(value, np.float64)
+        if column.shape != (batch,):
+            raise ParameterError(
+                f"distortion kernel: {name} must have shape ({batch},), one value per clip; "
+                f"got shape {column.shape}"
+            )
+        columns.append(column)
+    return columns
 
 
 def distortion_c(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):
-    """The C kernel (OpenMP over batch rows × channels); same arguments as the reference."""
+    """The C kernel (OpenMP over batch rows × channels); same arguments as `distortion_numpy`.
+
+    ``audio`` must already be C-contiguous float32 (a `NativeError` says so otherwise, and when
+    the C library is unavailable).
+    """
     out = np.empty_like(audio)
     batch, channels, samples = audio.shape
-    columns = _columns(drive_db, tone_hz, mix, output_db)
+    columns = _columns(batch, drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db)
     native.lib().dafx_distortion(
         native.float_ptr(audio),
         native.float_ptr(out),
@@ -165,10 +196,15 @@ def distortion_c(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="ta
 
 
 def distortion_numba(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):
-    """The Numba kernel (parallel over batch rows × channels); same arguments as the reference."""
+    """The Numba kernel (parallel over batch rows × channels); same arguments as `distortion_numpy`.
+
+    Compiled on first use (cached on disk afterwards); importing this module does not load Numba.
+    """
     from dafxkit_effects._distortion_numba import distortion_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(drive_db, tone_hz, mix, output_db)
+    columns = _columns(
+        audio.shape[0], drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db
+    )
     distortion_kernel(audio, out, *columns, float(sample_rate), MODES[mode], TUBE_BIAS, DC_BLOCK_HZ)
     return out

@@ -41,6 +41,8 @@ ffibuilder.set_source(
     "dafxkit._native",
     "#include <stdint.h>\n" + "".join(f'#include "{h.name}"\n' for h in declarations),
     sources=[str(src.relative_to(ROOT)) for src in sources],
+    # Without these, editing a header alone (fastmath.h) would not trigger a rebuild.
+    depends=[str(h.relative_to(ROOT)) for h in sorted(HERE.glob("*.h"))],
     include_dirs=[str(HERE.relative_to(ROOT))],
     extra_compile_args=compile_args,
     extra_link_args=link_args,

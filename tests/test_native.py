@@ -168,6 +168,37 @@ def test_install_without_a_compiler_still_works(tmp_path):
     assert backend == "numba"
 
 
+def test_in_place_build_records_a_failure_and_clears_it_on_success(tmp_path):
+    """What an editable install does: the note lands in the source tree, and goes away again."""
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns("*.so", "__pycache__", "_native_build_error.txt")
+    for folder in ("native", "dafxkit"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=skip)
+    for file in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / file, src / file)
+    (src / "dafxkit" / "_native_build_error.txt").write_text("stale\n")
+    note = src / "dafxkit" / "_native_build_error.txt"
+
+    def build(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            capture_output=True,
+            text=True,
+            cwd=src,
+            env={**os.environ, **env},
+            timeout=600,
+        )
+
+    failed = build(CC="false")
+    assert failed.returncode == 0, failed.stderr
+    assert note.read_text().startswith("CompileError"), note.read_text()
+    assert not list((src / "dafxkit").glob("_native*.so"))
+    built = build()
+    assert built.returncode == 0, built.stderr
+    assert not note.exists()
+    assert list((src / "dafxkit").glob("_native*.so"))
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     size=st.integers(1, 200_000),
