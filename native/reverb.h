@@ -1,0 +1,3 @@
+int64_t dafx_reverb(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                    const double *room_size, const double *damping, const double *pre_delay_ms,
+                    const double *width, const double *mix, double sample_rate);
