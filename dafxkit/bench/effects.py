@@ -40,6 +40,13 @@ def _equaliser_peer(v: Mapping[str, float]) -> object:
     )
 
 
+def _hardclip_peer(v: Mapping[str, float]) -> object:
+    # Drive, clip at full scale, then the tone low-pass: the same work as the hardclip effect
+    # (pedalboard's Clipping alone is only the middle step).
+    pb = _pb()
+    return pb.Pedalboard([pb.Gain(v["drive_db"]), pb.Clipping(0.0), pb.LowpassFilter(v["tone_hz"])])
+
+
 def _chorus_peer(v: Mapping[str, float]) -> object:
     # pedalboard's depth is a 0-1 fraction of the centre delay.
     depth = min(1.0, v["depth_ms"] / v["centre_ms"])
@@ -52,7 +59,7 @@ PEERS: dict[str, tuple[str, PeerFactory]] = {
     "gain": ("pedalboard.Gain", lambda v: _pb().Gain(v["gain_db"])),
     "distortion": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
     "softclip": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
-    "hardclip": ("pedalboard.Clipping", lambda v: _pb().Clipping(-v["drive_db"])),
+    "hardclip": ("pedalboard Gain/Clipping/LowpassFilter", _hardclip_peer),
     "tube": ("pedalboard.Distortion", lambda v: _pb().Distortion(v["drive_db"])),
     "compressor": (
         "pedalboard.Compressor",
