@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from dafxkit._version import __version__
 from dafxkit.audio import read_audio, validate_audio, write_audio
-from dafxkit.effect import Effect, Param
+from dafxkit.effect import Effect, Param, per_clip
 from dafxkit.errors import (
     AudioError,
     DafxError,
@@ -33,6 +33,7 @@ __all__ = [
     "__version__",
     "Effect",
     "Param",
+    "per_clip",
     "FeatureExtractor",
     "Encoder",
     "load_effect",

@@ -17,7 +17,7 @@ import numpy as np
 from dafxkit.audio import validate_audio, validate_sample_rate
 from dafxkit.errors import DafxWarning, NativeError, ParameterError
 
-__all__ = ["Param", "Effect", "BACKEND_ENV", "KNOWN_BACKENDS"]
+__all__ = ["Param", "Effect", "BACKEND_ENV", "KNOWN_BACKENDS", "per_clip"]
 
 #: Environment variable naming the preferred backend (``auto``, ``c``, ``numba`` or ``numpy``).
 BACKEND_ENV = "DAFXKIT_BACKEND"
@@ -451,6 +451,27 @@ class Effect(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {', '.join(self.param_names)}>"
+
+
+def per_clip(batch: int, **values: object) -> list[np.ndarray]:
+    """Per-clip arrays as C-contiguous float64, in the order given, for a kernel call.
+
+    Each value must have ``batch`` rows (one per clip): compiled kernels index them without a
+    bounds check of their own. A `ParameterError` names the first that does not.
+
+    Examples
+    --------
+    >>> drive, mix = per_clip(2, drive_db=[12.0, 24.0], mix=np.ones(2))
+    """
+    columns = []
+    for name, value in values.items():
+        column = np.ascontiguousarray(value, dtype=np.float64)
+        if column.shape[:1] != (batch,):
+            raise ParameterError(
+                f"{name} must have shape ({batch},), one value per clip; got shape {column.shape}"
+            )
+        columns.append(column)
+    return columns
 
 
 def _unknown_param_message(effect: str, name: str, valid: Sequence[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "float_ptr",
     "double_ptr",
     "count_nonfinite",
+    "run_kernel",
 ]
 
 #: Set to 1 to ignore the compiled library (effects then run on Numba).
@@ -104,6 +106,38 @@ def _ptr(array: np.ndarray, dtype: type, ctype: str) -> Any:
 def float_ptr(array: np.ndarray) -> Any:
     """A ``float *`` view of a C-contiguous float32 array (no copy)."""
     return _ptr(array, np.float32, "float[]")
+
+
+def run_kernel(
+    name: str, audio: np.ndarray, columns: Sequence[np.ndarray], *scalars: Any
+) -> tuple[np.ndarray, Any]:
+    """Run ``dafx_<name>(x, y, batch, channels, samples, *columns, *scalars)`` into a new array.
+
+    Every built-in kernel has that signature: float32 audio in and out, then one ``double *``
+    per entry of ``columns`` (per-clip values: an array whose first axis is the batch, e.g. a
+    parameter's ``(batch,)`` physical values), then plain scalars (sample rate, mode ...).
+
+    Returns
+    -------
+    (np.ndarray, object)
+        The output audio, and what the C function returned (a failure count for kernels that
+        allocate, None for void ones).
+    """
+    batch = audio.shape[0]
+    pointers = []
+    for i, column in enumerate(columns):
+        column = np.ascontiguousarray(column, dtype=np.float64)
+        # The kernels read one value (or block) per clip with no bounds check of their own.
+        if column.shape[:1] != (batch,):
+            raise NativeError(
+                f"dafx_{name}: per-clip argument {i} must have {batch} rows, one per clip; got "
+                f"shape {column.shape}"
+            )
+        pointers.append(double_ptr(column))
+    out = np.empty_like(audio)
+    kernel = getattr(lib(), f"dafx_{name}")
+    result = kernel(float_ptr(audio), float_ptr(out), *audio.shape, *pointers, *scalars)
+    return out, result
 
 
 def count_nonfinite(array: np.ndarray) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, native
+from dafxkit import Effect, Param, native, per_clip
 
 
 class Bitcrusher(Effect):
@@ -80,24 +80,9 @@ def bitcrusher_numpy(audio, bits, downsample, mix, sample_rate):
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def bitcrusher_c(audio, bits, downsample, mix, sample_rate):
     """The C kernel (OpenMP over rows × channels); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(bits, downsample, mix)
-    native.lib().dafx_bitcrusher(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-    )
-    return out
+    return native.run_kernel("bitcrusher", audio, (bits, downsample, mix))[0]
 
 
 def bitcrusher_numba(audio, bits, downsample, mix, sample_rate):
@@ -105,5 +90,7 @@ def bitcrusher_numba(audio, bits, downsample, mix, sample_rate):
     from dafxkit_effects._bitcrusher_numba import bitcrusher_kernel
 
     out = np.empty_like(audio)
-    bitcrusher_kernel(audio, out, *_columns(bits, downsample, mix))
+    bitcrusher_kernel(
+        audio, out, *per_clip(audio.shape[0], bits=bits, downsample=downsample, mix=mix)
+    )
     return out

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, native
+from dafxkit import Effect, Param, native, per_clip
 
 #: Floor of the detected peak level: 1e-6 is -120 dB, far below any knee (threshold >= -60 dB).
 LEVEL_FLOOR = 1e-6
@@ -132,27 +132,16 @@ def compressor_numpy(
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def compressor_c(
     audio, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate
 ):
     """The C kernel (OpenMP over batch rows); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db)
-    native.lib().dafx_compressor(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
+    return native.run_kernel(
+        "compressor",
+        audio,
+        (threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db),
         float(sample_rate),
-    )
-    return out
+    )[0]
 
 
 def compressor_numba(
@@ -162,6 +151,14 @@ def compressor_numba(
     from dafxkit_effects._compressor_numba import compressor_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db)
+    columns = per_clip(
+        audio.shape[0],
+        threshold_db=threshold_db,
+        ratio=ratio,
+        attack_ms=attack_ms,
+        release_ms=release_ms,
+        knee_db=knee_db,
+        makeup_db=makeup_db,
+    )
     compressor_kernel(audio, out, *columns, float(sample_rate))
     return out

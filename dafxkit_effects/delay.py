@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, NativeError, Param, native
+from dafxkit import Effect, NativeError, Param, native, per_clip
 
 
 class Delay(Effect):
@@ -104,24 +104,10 @@ def delay_numpy(audio, time_ms, feedback, damping, mix, sample_rate):
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def delay_c(audio, time_ms, feedback, damping, mix, sample_rate):
     """The C kernel (OpenMP over batch rows × channels); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(time_ms, feedback, damping, mix)
-    failed = native.lib().dafx_delay(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
+    columns = (time_ms, feedback, damping, mix)
+    out, failed = native.run_kernel("delay", audio, columns, float(sample_rate))
     if failed:
         raise NativeError(f"delay: out of memory for the delay lines of {failed} row(s)")
     return out
@@ -133,5 +119,7 @@ def delay_numba(audio, time_ms, feedback, damping, mix, sample_rate):
 
     out = np.empty_like(audio)
     delays = delay_samples(time_ms, sample_rate)
-    delay_kernel(audio, out, delays, *_columns(feedback, damping, mix))
+    delay_kernel(
+        audio, out, delays, *per_clip(audio.shape[0], feedback=feedback, damping=damping, mix=mix)
+    )
     return out

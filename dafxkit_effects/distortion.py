@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, ParameterError, native
+from dafxkit import Effect, Param, ParameterError, native, per_clip
 
 #: Waveshaper curves by name, with their code in the kernels.
 MODES = {"tanh": 0, "soft": 1, "hard": 2, "tube": 3}
@@ -159,40 +159,16 @@ def distortion_numpy(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode
     return out
 
 
-def _columns(batch: int, **values: np.ndarray) -> list[np.ndarray]:
-    # The kernels read one value per clip with no bounds check of their own.
-    columns = []
-    for name, value in values.items():
-        column = np.ascontiguousarray(value, np.float64)
-        if column.shape != (batch,):
-            raise ParameterError(
-                f"distortion kernel: {name} must have shape ({batch},), one value per clip; "
-                f"got shape {column.shape}"
-            )
-        columns.append(column)
-    return columns
-
-
 def distortion_c(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):
     """The C kernel (OpenMP over batch rows × channels); same arguments as `distortion_numpy`.
 
     ``audio`` must already be C-contiguous float32 (a `NativeError` says so otherwise, and when
     the C library is unavailable).
     """
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(batch, drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db)
-    native.lib().dafx_distortion(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-        MODES[mode],
+    columns = per_clip(
+        audio.shape[0], drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db
     )
-    return out
+    return native.run_kernel("distortion", audio, columns, float(sample_rate), MODES[mode])[0]
 
 
 def distortion_numba(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):
@@ -203,7 +179,7 @@ def distortion_numba(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode
     from dafxkit_effects._distortion_numba import distortion_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(
+    columns = per_clip(
         audio.shape[0], drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db
     )
     distortion_kernel(audio, out, *columns, float(sample_rate), MODES[mode], TUBE_BIAS, DC_BLOCK_HZ)

@@ -143,17 +143,9 @@ def _kernel_coefficients(sos: np.ndarray) -> np.ndarray:
 
 def biquads_c(audio: np.ndarray, sos: np.ndarray) -> np.ndarray:
     """The C kernel (OpenMP over rows × channels, four rows interleaved per task)."""
-    out = np.empty_like(audio)
     coefficients = _kernel_coefficients(sos)
-    batch, channels, samples = audio.shape
-    skipped = native.lib().dafx_biquad_cascade(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        native.double_ptr(coefficients),
-        coefficients.shape[1],
+    out, skipped = native.run_kernel(
+        "biquad_cascade", audio, (coefficients,), coefficients.shape[1]
     )
     if skipped:
         raise NativeError(f"biquad cascade: {coefficients.shape[1]} sections is more than 8")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, native
+from dafxkit import Effect, Param, native, per_clip
 
 #: Floor of the envelope's level: 1e-6 is -120 dB, below every threshold (>= -80 dB).
 LEVEL_FLOOR = 1e-6
@@ -112,25 +112,10 @@ def gate_numpy(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def gate_c(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate):
     """The C kernel (OpenMP over batch rows); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(threshold_db, attack_ms, release_ms, range_db)
-    native.lib().dafx_gate(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
-    return out
+    columns = (threshold_db, attack_ms, release_ms, range_db)
+    return native.run_kernel("gate", audio, columns, float(sample_rate))[0]
 
 
 def gate_numba(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate):
@@ -138,6 +123,12 @@ def gate_numba(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate
     from dafxkit_effects._gate_numba import gate_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(threshold_db, attack_ms, release_ms, range_db)
+    columns = per_clip(
+        audio.shape[0],
+        threshold_db=threshold_db,
+        attack_ms=attack_ms,
+        release_ms=release_ms,
+        range_db=range_db,
+    )
     gate_kernel(audio, out, *columns, float(sample_rate))
     return out

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, NativeError, Param, native
+from dafxkit import Effect, NativeError, Param, native, per_clip
 
 
 class ModulatedDelay(Effect):
@@ -141,24 +141,10 @@ def modulation_numpy(audio, rate_hz, depth_ms, centre_ms, feedback, mix, sample_
     return np.ascontiguousarray(y.T.reshape(audio.shape), dtype=np.float32)
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def modulation_c(audio, rate_hz, depth_ms, centre_ms, feedback, mix, sample_rate):
     """The C kernel (OpenMP over batch rows × channels); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(rate_hz, depth_ms, centre_ms, feedback, mix)
-    failed = native.lib().dafx_modulation(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
+    columns = (rate_hz, depth_ms, centre_ms, feedback, mix)
+    out, failed = native.run_kernel("modulation", audio, columns, float(sample_rate))
     if failed:
         raise NativeError(f"chorus/flanger: out of memory for the delay lines of {failed} row(s)")
     return out
@@ -169,6 +155,13 @@ def modulation_numba(audio, rate_hz, depth_ms, centre_ms, feedback, mix, sample_
     from dafxkit_effects._modulation_numba import modulation_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(rate_hz, depth_ms, centre_ms, feedback, mix)
+    columns = per_clip(
+        audio.shape[0],
+        rate_hz=rate_hz,
+        depth_ms=depth_ms,
+        centre_ms=centre_ms,
+        feedback=feedback,
+        mix=mix,
+    )
     modulation_kernel(audio, out, *columns, float(sample_rate))
     return out

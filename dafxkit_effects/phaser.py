@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, native
+from dafxkit import Effect, Param, native, per_clip
 
 #: Samples between coefficient updates (the LFO's control rate).
 CONTROL = 16
@@ -134,25 +134,10 @@ def phaser_numpy(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample
     return y.T.reshape(audio.shape).astype(np.float32)
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def phaser_c(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample_rate):
     """The C kernel (OpenMP over groups of 8 rows × channels); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(rate_hz, depth, centre_hz, feedback, stages, mix)
-    native.lib().dafx_phaser(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
-    return out
+    columns = (rate_hz, depth, centre_hz, feedback, stages, mix)
+    return native.run_kernel("phaser", audio, columns, float(sample_rate))[0]
 
 
 def phaser_numba(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample_rate):
@@ -160,7 +145,15 @@ def phaser_numba(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample
     from dafxkit_effects._phaser_numba import phaser_kernel
 
     out = np.empty_like(audio)
-    columns = _columns(rate_hz, depth, centre_hz, feedback, stages, mix)
+    columns = per_clip(
+        audio.shape[0],
+        rate_hz=rate_hz,
+        depth=depth,
+        centre_hz=centre_hz,
+        feedback=feedback,
+        stages=stages,
+        mix=mix,
+    )
     phaser_kernel(
         audio, out, *columns, float(sample_rate), CONTROL, MIN_HZ, MAX_FRACTION, MAX_STAGES
     )

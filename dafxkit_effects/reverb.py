@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import AudioError, Effect, NativeError, Param, native
+from dafxkit import AudioError, Effect, NativeError, Param, native, per_clip
 
 #: Comb and all-pass delays in samples at 44.1 kHz (scaled to the sample rate).
 COMB_TUNING = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
@@ -139,21 +139,10 @@ def reverb_numpy(audio, room_size, damping, pre_delay_ms, width, mix, sample_rat
     return out
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def reverb_c(audio, room_size, damping, pre_delay_ms, width, mix, sample_rate):
     """The C kernel (OpenMP over batch rows); same arguments as the reference."""
-    out = np.empty_like(audio)
-    columns = _columns(room_size, damping, pre_delay_ms, width, mix)
-    failed = native.lib().dafx_reverb(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        *audio.shape,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
+    columns = (room_size, damping, pre_delay_ms, width, mix)
+    out, failed = native.run_kernel("reverb", audio, columns, float(sample_rate))
     if failed:
         raise NativeError(f"reverb: out of memory for the delay lines of {failed} row(s)")
     return out
@@ -167,7 +156,14 @@ def reverb_numba(audio, room_size, damping, pre_delay_ms, width, mix, sample_rat
     reverb_kernel(
         audio,
         out,
-        *_columns(room_size, damping, pre_delay_ms, width, mix),
+        *per_clip(
+            audio.shape[0],
+            room_size=room_size,
+            damping=damping,
+            pre_delay_ms=pre_delay_ms,
+            width=width,
+            mix=mix,
+        ),
         float(sample_rate),
         np.array(scaled_delays(COMB_TUNING, sample_rate), np.int64),
         np.array(scaled_delays(COMB_TUNING, sample_rate, STEREO_SPREAD), np.int64),

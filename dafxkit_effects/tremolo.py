@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dafxkit import Effect, Param, native
+from dafxkit import Effect, Param, native, per_clip
 
 
 class Tremolo(Effect):
@@ -55,25 +55,9 @@ def tremolo_numpy(audio, rate_hz, depth, sample_rate):
     return (audio.astype(np.float64) * gain[:, None, :]).astype(np.float32)
 
 
-def _columns(*values: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(v, np.float64) for v in values]
-
-
 def tremolo_c(audio, rate_hz, depth, sample_rate):
     """The C kernel (OpenMP over rows × channels); same arguments as the reference."""
-    out = np.empty_like(audio)
-    batch, channels, samples = audio.shape
-    columns = _columns(rate_hz, depth)
-    native.lib().dafx_tremolo(
-        native.float_ptr(audio),
-        native.float_ptr(out),
-        batch,
-        channels,
-        samples,
-        *(native.double_ptr(c) for c in columns),
-        float(sample_rate),
-    )
-    return out
+    return native.run_kernel("tremolo", audio, (rate_hz, depth), float(sample_rate))[0]
 
 
 def tremolo_numba(audio, rate_hz, depth, sample_rate):
@@ -81,5 +65,7 @@ def tremolo_numba(audio, rate_hz, depth, sample_rate):
     from dafxkit_effects._tremolo_numba import tremolo_kernel
 
     out = np.empty_like(audio)
-    tremolo_kernel(audio, out, *_columns(rate_hz, depth), float(sample_rate))
+    tremolo_kernel(
+        audio, out, *per_clip(audio.shape[0], rate_hz=rate_hz, depth=depth), float(sample_rate)
+    )
     return out

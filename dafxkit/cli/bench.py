@@ -98,14 +98,16 @@ def spsa(
     methods = (
         ("batched", "loop", "pool", "pedalboard") if pool else ("batched", "loop", "pedalboard")
     )
-    table = Table(
-        title=f"SPSA step (forward + 2K probes + gradient), B = {batch} x {seconds:g} s mono at "
+    console.print(
+        f"SPSA step (forward + 2K probes + gradient), B = {batch} x {seconds:g} s mono at "
         f"{sample_rate} Hz (median of up to {repeats}; {os.cpu_count()} CPU cores)",
-        title_justify="left",
+        highlight=False,
     )
-    for column in ("effect", "K", "method", "ms / step", "x vs pedalboard loop", "x vs pool"):
-        table.add_column(column, justify="left" if column in ("effect", "method") else "right")
     for name in effect or ["distortion"]:
+        # One table per effect, printed as soon as it is measured: the whole run takes minutes.
+        table = Table()
+        for column in ("effect", "K", "method", "ms / step", "x vs pedalboard loop", "x vs pool"):
+            table.add_column(column, justify="left" if column in ("effect", "method") else "right")
         for kk in k or [1, 4]:
             with console.status(f"timing {name}, K = {kk} ..."):
                 rows = bench_spsa(
@@ -130,4 +132,4 @@ def spsa(
                     f"{pool_ms / row.step_ms:.1f}" if pool_ms else "-",
                 )
             table.add_section()
-    console.print(table)
+        console.print(table)
