@@ -1,50 +1,85 @@
-/* A cascade of biquads per batch row (transposed direct form II, double precision throughout,
- * state from rest), coefficients per row: (batch, sections, 5) as b0, b1, b2, a1, a2, a0 = 1. */
+/* Equaliser: a cascade of four biquads (low shelf, peaking, peaking, high shelf) per
+ * (batch row, channel), in transposed direct form II and float64, every section from rest.
+ * The coefficients come from Python (Audio EQ Cookbook), (batch, 4, 5) as b0, b1, b2, a1, a2
+ * with a0 = 1; every channel of a batch row uses that row's. */
 #include <stdint.h>
+#include <string.h>
 
-/* Rows are filtered LANES at a time: a biquad is latency-bound, and interleaving independent
- * rows keeps the floating-point pipeline full. */
-#define LANES 4
-#define MAX_SECTIONS 8
+#include "fastmath.h"
 
-/* Returns the number of rows not processed because `sections` exceeds MAX_SECTIONS. */
-int64_t dafx_biquad_cascade(const float *x, float *y, int64_t batch, int64_t channels,
-                            int64_t samples, const double *coefficients, int64_t sections) {
-    if (sections > MAX_SECTIONS || sections < 1) return batch * channels;
+#define SECTIONS 4
+/* Rows are filtered LANES at a time, one lane per row of a group: each biquad's recursion is
+ * latency-bound (about 12 cycles a sample), and eight independent rows side by side fill the
+ * pipeline and vectorise (two AVX2 registers per operation). Measured on the 32 x 5 s
+ * workload, 2 threads: 4 rows gathered per sample 7.4 ms, 8 rows through the block buffer
+ * 6.0 ms, 16 rows 7.8 ms (register spills); about 4 ms of that is moving the samples. */
+#define LANES 8
+/* Samples moved into the interleaved float64 buffer at a time (16 KiB: stays in L1). */
+#define BLOCK 256
+
+typedef struct {
+    double k[SECTIONS][5][LANES]; /* b0, b1, b2, a1, a2 per section, lanes innermost */
+    double z1[SECTIONS][LANES], z2[SECTIONS][LANES];
+} cascade;
+
+/* Filters buf[n][lane] in place for n < count. The same operations in the same order as
+ * SciPy's sosfilt (and no FMA contraction under -std=c11), in both compiled copies. */
+DAFX_SIMD_CLONES
+static void run_block(cascade *restrict f, double (*restrict buf)[LANES], int64_t count) {
+    double z1[SECTIONS][LANES], z2[SECTIONS][LANES];
+    memcpy(z1, f->z1, sizeof z1);
+    memcpy(z2, f->z2, sizeof z2);
+    for (int64_t n = 0; n < count; ++n) {
+        for (int s = 0; s < SECTIONS; ++s) {
+#pragma omp simd
+            for (int j = 0; j < LANES; ++j) {
+                const double in = buf[n][j];
+                const double out = f->k[s][0][j] * in + z1[s][j];
+                z1[s][j] = f->k[s][1][j] * in - f->k[s][3][j] * out + z2[s][j];
+                z2[s][j] = f->k[s][2][j] * in - f->k[s][4][j] * out;
+                buf[n][j] = out;
+            }
+        }
+    }
+    memcpy(f->z1, z1, sizeof z1);
+    memcpy(f->z2, z2, sizeof z2);
+}
+
+void dafx_equaliser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                    const double *coefficients) {
     const int64_t rows = batch * channels;
     const int64_t groups = (rows + LANES - 1) / LANES;
 #pragma omp parallel for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * LANES;
         const int64_t lanes = rows - first < LANES ? rows - first : LANES;
-        const float *xr[LANES];
-        float *yr[LANES];
-        double k[MAX_SECTIONS][5][LANES], z1[MAX_SECTIONS][LANES], z2[MAX_SECTIONS][LANES];
+        cascade f;
+        double buf[BLOCK][LANES];
         for (int64_t j = 0; j < LANES; ++j) {
-            /* Missing lanes of the last group repeat its first row; they are never written. */
+            /* Missing lanes of the last group take its first row's coefficients and are fed
+             * zeros: their state stays exactly 0 and their output is dropped. */
             const int64_t r = first + (j < lanes ? j : 0);
-            xr[j] = x + r * samples;
-            yr[j] = y + r * samples;
-            const double *c = coefficients + (r / channels) * sections * 5;
-            for (int64_t s = 0; s < sections; ++s) {
-                for (int i = 0; i < 5; ++i) k[s][i][j] = c[5 * s + i];
-                z1[s][j] = z2[s][j] = 0.0;
+            const double *c = coefficients + (r / channels) * SECTIONS * 5;
+            for (int s = 0; s < SECTIONS; ++s) {
+                for (int i = 0; i < 5; ++i) f.k[s][i][j] = c[5 * s + i];
+                f.z1[s][j] = f.z2[s][j] = 0.0;
             }
         }
-        for (int64_t n = 0; n < samples; ++n) {
-            double v[LANES];
-            for (int j = 0; j < LANES; ++j) v[j] = xr[j][n];
-            for (int64_t s = 0; s < sections; ++s) {
-                for (int j = 0; j < LANES; ++j) {
-                    const double in = v[j];
-                    const double out = k[s][0][j] * in + z1[s][j];
-                    z1[s][j] = k[s][1][j] * in - k[s][3][j] * out + z2[s][j];
-                    z2[s][j] = k[s][2][j] * in - k[s][4][j] * out;
-                    v[j] = out;
+        for (int64_t n0 = 0; n0 < samples; n0 += BLOCK) {
+            const int64_t count = samples - n0 < BLOCK ? samples - n0 : BLOCK;
+            for (int64_t j = 0; j < LANES; ++j) {
+                if (j < lanes) {
+                    const float *xj = x + (first + j) * samples + n0;
+                    for (int64_t n = 0; n < count; ++n) buf[n][j] = xj[n];
+                } else {
+                    for (int64_t n = 0; n < count; ++n) buf[n][j] = 0.0;
                 }
             }
-            for (int64_t j = 0; j < lanes; ++j) yr[j][n] = (float)v[j];
+            run_block(&f, buf, count);
+            for (int64_t j = 0; j < lanes; ++j) {
+                float *yj = y + (first + j) * samples + n0;
+                for (int64_t n = 0; n < count; ++n) yj[n] = (float)buf[n][j];
+            }
         }
     }
-    return 0;
 }
