@@ -273,7 +273,7 @@ def equaliser_c(
     high_freq_hz,
     sample_rate,
 ):
-    """The C kernel (OpenMP over groups of four batch-row × channel rows filtered together);
+    """The C kernel (OpenMP over groups of eight batch-row × channel rows filtered together);
     same arguments as `equaliser_numpy`. Coefficients come from `equaliser_sections`.
 
     ``audio`` must already be C-contiguous float32 (a `NativeError` says so otherwise, and when

@@ -40,3 +40,10 @@ def param_matrices(draw, batch, n_params):
     unit = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
     values = draw(st.lists(unit, min_size=batch * n_params, max_size=batch * n_params))
     return np.array(values, dtype=np.float64).reshape(batch, n_params)
+
+
+@st.composite
+def effect_cases(draw, n_params, max_samples=2000):
+    """(audio, params, sample_rate) for an effect with ``n_params`` parameters."""
+    audio = draw(audio_batches(max_samples=max_samples))
+    return audio, draw(param_matrices(audio.shape[0], n_params)), draw(SAMPLE_RATES)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit_effects.bitcrusher import bitcrusher_numpy, hold_factors
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("bitcrusher")
 # Every backend runs the same double-precision operations in the same order, with half-to-even
@@ -18,11 +17,8 @@ FX = load_effect("bitcrusher")
 TOLERANCE = 1e-6
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 def _values(**kwargs):

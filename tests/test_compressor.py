@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit_effects.compressor import gain_computer_db
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("compressor")
 # Every backend computes level, static curve, smoother and gain in float64 (the C kernel with
@@ -22,11 +21,8 @@ RTOL, ATOL = 2.5e-7, 1e-30
 BACKENDS = ["c", "numba", "numpy"]
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 @pytest.mark.parametrize("backend", ["c", "numba"])

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import scipy.signal
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit_effects.delay import delay_c, delay_numba, delay_numpy, delay_samples
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("delay")
 KERNELS = {"c": delay_c, "numba": delay_numba, "numpy": delay_numpy}
@@ -21,11 +20,8 @@ KERNELS = {"c": delay_c, "numba": delay_numba, "numpy": delay_numpy}
 TOLERANCE = 1e-5
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 def _values(**kwargs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit.errors import ParameterError
@@ -16,7 +15,7 @@ from dafxkit_effects.distortion import (
     distortion_numpy,
     shape_numpy,
 )
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("distortion")
 VARIANTS = ["distortion", "softclip", "hardclip", "tube"]
@@ -28,11 +27,8 @@ SHAPE_PEAK = {"distortion": 1.0, "softclip": 1.0, "hardclip": 1.0, "tube": 2.5}
 TOLERANCE = 2e-6
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 @pytest.mark.parametrize("name", VARIANTS)

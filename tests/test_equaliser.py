@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.signal
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit.errors import ParameterError
@@ -21,7 +20,7 @@ from dafxkit_effects.equaliser import (
     equaliser_numpy,
     equaliser_sections,
 )
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("equaliser")
 # The C and Numba kernels run the very float64 operations of SciPy's sosfilt, in its order (no
@@ -39,10 +38,8 @@ L1_BOUND = 80.0
 IMPULSE_SAMPLES = 1 << 15
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    return audio, draw(param_matrices(audio.shape[0], FX.n_params)), draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 def _physical(params):

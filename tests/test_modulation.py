@@ -16,7 +16,7 @@ from dafxkit_effects.modulation import (
     modulation_numba,
     modulation_numpy,
 )
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 NAMES = ["chorus", "flanger"]
 EFFECTS = {name: load_effect(name) for name in NAMES}
@@ -29,11 +29,8 @@ ORDER = ("rate_hz", "depth_ms", "centre_ms", "feedback", "mix")
 TOLERANCE = 1e-5
 
 
-@st.composite
-def cases(draw, name):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], EFFECTS[name].n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases(name):
+    return effect_cases(EFFECTS[name].n_params)
 
 
 def _values(**kwargs):

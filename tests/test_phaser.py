@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import scipy.signal
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit_effects.phaser import phaser_numpy, stage_counts
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("phaser")
 # The kernels run the reference's double-precision operations in the same order with the same
@@ -25,12 +24,9 @@ RELATIVE_TOLERANCE = 1e-6
 LOOP_GAIN_BOUND = 100.0
 
 
-@st.composite
-def cases(draw, max_samples=1000):
+def cases(max_samples=1000):
     # The reference loops over samples in Python (~40 µs each): short clips keep this fast.
-    audio = draw(audio_batches(max_samples=max_samples))
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+    return effect_cases(FX.n_params, max_samples=max_samples)
 
 
 @pytest.mark.parametrize("backend", ["c", "numba"])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.signal
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import AudioError, load_effect
 from dafxkit.errors import ParameterError
@@ -25,7 +24,7 @@ from dafxkit_effects.reverb import (
     scaled_delays,
     tank_numpy,
 )
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("reverb")
 # 1-norm of one tank's impulse response at its worst: room_size 1 (f = 0.98), damping 0, the
@@ -40,10 +39,8 @@ def one_float32_step(reference: np.ndarray) -> float:
     return float(np.spacing(np.float32(max(1.0, float(np.abs(reference).max())))))
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    return audio, draw(param_matrices(audio.shape[0], FX.n_params)), draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 @pytest.mark.parametrize("backend", ["c", "numba"])

@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dafxkit import load_effect
 from dafxkit_effects.tremolo import tremolo_numpy
-from tests.strategies import SAMPLE_RATES, audio_batches, param_matrices
+from tests.strategies import effect_cases
 
 FX = load_effect("tremolo")
 # The kernels' cos comes from a double-precision rotation (error below 1e-13 against libm's cos),
@@ -20,11 +19,8 @@ FX = load_effect("tremolo")
 TOLERANCE = 1e-6
 
 
-@st.composite
-def cases(draw):
-    audio = draw(audio_batches())
-    params = draw(param_matrices(audio.shape[0], FX.n_params))
-    return audio, params, draw(SAMPLE_RATES)
+def cases():
+    return effect_cases(FX.n_params)
 
 
 @pytest.mark.parametrize("backend", ["c", "numba"])
