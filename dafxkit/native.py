@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import os
@@ -25,6 +27,7 @@ __all__ = [
     "double_ptr",
     "count_nonfinite",
     "run_kernel",
+    "output_arena",
 ]
 
 #: Set to 1 to ignore the compiled library (effects then run on Numba).
@@ -108,6 +111,26 @@ def float_ptr(array: np.ndarray) -> Any:
     return _ptr(array, np.float32, "float[]")
 
 
+_arena: contextvars.ContextVar[np.ndarray | None] = contextvars.ContextVar(
+    "dafxkit_output_arena", default=None
+)
+
+
+@contextlib.contextmanager
+def output_arena(buffer: np.ndarray):
+    """Let the next `run_kernel` call whose output has ``buffer``'s shape write into it.
+
+    Fresh arrays of tens of MB cost page faults that can take longer than the kernel itself
+    (on some VMs ten times longer); a caller that runs the same shape step after step (SPSA)
+    keeps one buffer and lends it here. Only one call uses it; others allocate as usual.
+    """
+    token = _arena.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _arena.reset(token)
+
+
 def run_kernel(
     name: str, audio: np.ndarray, columns: Sequence[np.ndarray], *scalars: Any
 ) -> tuple[np.ndarray, Any]:
@@ -134,7 +157,17 @@ def run_kernel(
                 f"shape {column.shape}"
             )
         pointers.append(double_ptr(column))
-    out = np.empty_like(audio)
+    out = _arena.get()
+    if (
+        out is not None
+        and out.shape == audio.shape
+        and out.dtype == np.float32
+        and out.flags.c_contiguous
+        and not np.shares_memory(out, audio)
+    ):
+        _arena.set(None)  # lent for one call
+    else:
+        out = np.empty_like(audio)
     kernel = getattr(lib(), f"dafx_{name}")
     result = kernel(float_ptr(audio), float_ptr(out), *audio.shape, *pointers, *scalars)
     return out, result

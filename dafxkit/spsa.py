@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from dafxkit import native
 from dafxkit.audio import validate_audio, validate_sample_rate
 from dafxkit.effect import Effect
 from dafxkit.errors import ParameterError
@@ -46,6 +47,7 @@ def spsa_gradient(
     delta: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     backend: str | None = None,
+    workspace: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """SPSA estimate of ``Jᵀ g`` for the parameters, with NumPy arrays.
 
@@ -71,6 +73,11 @@ def spsa_gradient(
         Source of the directions; a fresh unseeded one by default.
     backend : str, optional
         Passed to the effect.
+    workspace : (np.ndarray, np.ndarray), optional
+        Two float32 buffers of shape ``(2·k·batch, channels, samples)`` for the tiled probes'
+        input and (for the built-in C kernels) their output, reused from step to step so the
+        probe call does not fault in fresh pages every time; allocated when missing or
+        mis-shaped.
 
     Returns
     -------
@@ -95,9 +102,14 @@ def spsa_gradient(
     probes = effect.validate_params(probes.reshape(-1, n_params))
     # One call for every probe of every row: the batch axis carries all 2·k·B settings. The
     # tiled copy holds validated audio, so it goes straight to the kernel.
-    tiled = np.broadcast_to(audio, (2 * k, *audio.shape)).reshape(-1, *audio.shape[1:])
+    shape = (2 * k * batch, *audio.shape[1:])
+    if workspace is None or workspace[0].shape != shape:
+        workspace = (np.empty(shape, np.float32), np.empty(shape, np.float32))
+    tiled, lent = workspace
+    np.copyto(tiled.reshape(2 * k, *audio.shape), audio)
     chosen = effect.resolve_backend(backend)
-    out = effect.process(tiled, effect.denormalise(probes), rate, chosen)
+    with native.output_arena(lent):
+        out = effect.process(tiled, effect.denormalise(probes), rate, chosen)
     # ⟨g, y₊ − y₋⟩ = ⟨g, y₊⟩ − ⟨g, y₋⟩: one matrix product over all probes, no difference array
     # (a full extra pass over 2·k·B clips). The float32 dot products lose about 1e-6 of each
     # term, far below SPSA's own variance at any sensible ε.
@@ -137,6 +149,7 @@ class _SPSAFunction(torch.autograd.Function):
                 k=layer.k,
                 delta=delta,
                 backend=layer.backend,
+                workspace=layer.workspace((2 * layer.k * ctx.x.shape[0], *ctx.x.shape[1:])),
             )
             device, dtype = ctx.params_meta
             grad_params = torch.from_numpy(grad).to(device, dtype)
@@ -211,6 +224,7 @@ class EffectLayer(torch.nn.Module):
         self.k = int(k)
         self.input_grad = input_grad
         self.backend = effect.resolve_backend(backend) if backend is not None else None
+        self._workspace: tuple[np.ndarray, np.ndarray] | None = None
         self._generator = None
         if seed is not None:
             self._generator = torch.Generator().manual_seed(int(seed))
@@ -218,6 +232,12 @@ class EffectLayer(torch.nn.Module):
     @property
     def n_params(self) -> int:
         return self.effect.n_params
+
+    def workspace(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The probe buffers for ``shape``, kept while the batch shape stays the same."""
+        if self._workspace is None or self._workspace[0].shape != shape:
+            self._workspace = (np.empty(shape, np.float32), np.empty(shape, np.float32))
+        return self._workspace
 
     def draw_directions(self, shape: tuple[int, int]) -> np.ndarray:
         """Rademacher directions ``(k, batch, n_params)`` of ±1 (float64)."""

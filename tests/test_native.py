@@ -210,3 +210,25 @@ def test_count_nonfinite_matches_numpy(size, bad, seed):
     x = rng.standard_normal(size).astype(np.float32)
     x[rng.integers(0, size, len(bad))] = bad
     assert native.count_nonfinite(x) == int((~np.isfinite(x)).sum())
+
+
+def test_output_arena_is_used_once_and_never_aliases_the_input(rng):
+    from dafxkit import load_effect
+
+    fx = load_effect("distortion")
+    x = rng.uniform(-1, 1, (2, 1, 64)).astype(np.float32)
+    p = fx.default_params(2)
+    values = fx.denormalise(p)
+    expected = fx(x, p, 44100, backend="c")
+    lent = np.full_like(x, np.nan)
+    with native.output_arena(lent):
+        first = fx.process(x, values, 44100, "c")
+        second = fx.process(x, values, 44100, "c")
+    assert first is lent and second is not lent
+    np.testing.assert_array_equal(first, expected)
+    np.testing.assert_array_equal(second, expected)
+    with native.output_arena(x):  # the input itself is never written
+        out = fx.process(x, values, 44100, "c")
+    assert out is not x
+    with native.output_arena(np.empty((3, 1, 64), np.float32)):  # wrong shape: ignored
+        assert fx.process(x, values, 44100, "c").shape == x.shape

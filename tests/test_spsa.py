@@ -238,3 +238,16 @@ def test_recovers_compressor_parameters():
     assert last < first / 20
     threshold, ratio, attack, release, knee, makeup = error
     assert max(threshold, attack, release, makeup) < 0.05, error
+
+
+def test_reused_workspace_gives_the_same_gradient(clips, rng):
+    fx = load_effect("distortion")
+    p = rng.uniform(0, 1, (len(clips), fx.n_params))
+    g = rng.standard_normal(clips.shape).astype(np.float32)
+    delta = rng.integers(0, 2, (3, len(clips), fx.n_params)) * 2.0 - 1.0
+    plain = spsa_gradient(fx, clips, p, g, RATE, k=3, delta=delta)
+    shape = (2 * 3 * len(clips), *clips.shape[1:])
+    workspace = (np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32))
+    for _ in range(2):
+        reused = spsa_gradient(fx, clips, p, g, RATE, k=3, delta=delta, workspace=workspace)
+        np.testing.assert_array_equal(reused, plain)
