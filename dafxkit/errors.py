@@ -39,6 +39,10 @@ class PluginLoadError(PluginError):
         self.detail = detail or message
 
 
+class MissingDependencyError(PluginError, ImportError):
+    """A plugin needs an optional package that is not installed; the message says how to add it."""
+
+
 class DuplicatePluginError(PluginError):
     """Two distributions register one name in one group."""
 

@@ -28,11 +28,20 @@ class FeatureExtractor(abc.ABC):
         Column names of the output, in order.
     description : str
         One line for ``dafxkit features list``.
+    nan_on_failure : bool
+        True for extractors that report a clip they cannot describe as NaN (wrappers of
+        fragile reference code); dafxkit's own extractors never return NaN.
+    selectable : bool
+        True when the constructor takes ``columns=`` (a subset of `feature_names`) and then
+        computes only those, so ``dafxkit features extract --feature brightness`` can ask for
+        one column of a larger extractor without paying for the rest.
     """
 
     name: ClassVar[str] = ""
     feature_names: tuple[str, ...] = ()
     description: ClassVar[str] = ""
+    nan_on_failure: ClassVar[bool] = False
+    selectable: ClassVar[bool] = False
 
     @abc.abstractmethod
     def compute(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
