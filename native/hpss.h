@@ -1,0 +1,2 @@
+int dafx_running_median(const double *s, double *out, int64_t n, int64_t m, int64_t row_stride, int64_t col_stride, int64_t out_row_stride, int64_t out_col_stride, int64_t width);
+int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, int64_t row_stride, int64_t col_stride, int64_t out_row_stride, int64_t out_col_stride, int64_t width);

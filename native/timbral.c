@@ -1,0 +1,323 @@
+/* Kernels of the timbral descriptors (brightness, depth and the shared front end).
+ *
+ * - dafx_timbral_filters: the K-weighting, the 20 Hz high pass and the four band filters of
+ *   brightness and depth (chains of biquads) in a single pass, one chain per vector lane, each
+ *   stage in direct form II transposed with scipy.signal.lfilter's operation order (no FMA
+ *   contraction under -std=c11), so every chain gives lfilter's numbers exactly.
+ * - dafx_timbral_frame_energy: per frame of a signal, sum of (w (x - mean))^2: by Parseval, the
+ *   sum over all bins of a frame's power spectrum divided by nfft.
+ * - dafx_timbral_block_powers: mean squares of the loudness meter's 400 ms gating blocks.
+ * - dafx_timbral_stft: frames of a signal (optionally mean-removed), windowed, zero-padded to
+ *   nfft, real FFT, and reductions of the power spectrum |X_k|^2 (one-sided, doubled except at
+ *   DC and Nyquist): its sum over frames per bin, its first moment sum_k k c_k |X_k|^2 and its
+ *   total per frame, and mel band powers per frame.
+ *   The transform is the lane-batched real FFT of timbral_fft.h (see there), in double or float.
+ * - dafx_timbral_mel_flux: librosa's onset strength from mel band powers (dB, 80 dB floor below
+ *   the peak, lag-1 positive difference averaged over bands, centred). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define TIMBRAL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TIMBRAL_CLONES
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Biquad chains                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef double v8d __attribute__((vector_size(64)));
+
+/* The front end and the band filters of brightness and depth in one pass over x.
+ * front: 2 chains x 3 stages (rows b0, b1, b2, a1, a2): chain 0 (the K-weighting, padded with an
+ * identity stage) and chain 1 (the 20 Hz high pass); bands: 4 chains x 3 stages fed by chain
+ * 1's output. out_front[c * n + k], out_bands[c * n + k].
+ * All six chains run in the lanes of one 8-wide vector; the band lanes run LAG samples behind
+ * (their input is the high pass's output of LAG steps before), so one set of recursions
+ * advances every chain per step while the steps still overlap in the pipeline. */
+#define LAG 8
+TIMBRAL_CLONES
+void dafx_timbral_filters(const double *restrict x, int64_t n, const double *front,
+                          const double *bands, double *restrict out_front,
+                          double *restrict out_bands) {
+    v8d z0[3], z1[3], c0[3], c1[3], c2[3], d1[3], d2[3];
+    for (int s = 0; s < 3; ++s) {
+        for (int c = 0; c < 8; ++c) {
+            const double *row = NULL;
+            if (c < 2) row = front + (c * 3 + s) * 5;
+            else if (c < 6) row = bands + ((c - 2) * 3 + s) * 5;
+            c0[s][c] = row ? row[0] : 1.0;
+            c1[s][c] = row ? row[1] : 0.0;
+            c2[s][c] = row ? row[2] : 0.0;
+            d1[s][c] = row ? row[3] : 0.0;
+            d2[s][c] = row ? row[4] : 0.0;
+            z0[s][c] = 0.0;
+            z1[s][c] = 0.0;
+        }
+    }
+    double *o0 = out_front, *o1 = out_front + n;
+    double *p0 = out_bands, *p1 = out_bands + n, *p2 = out_bands + 2 * n, *p3 = out_bands + 3 * n;
+    for (int64_t k = 0; k < n + LAG; ++k) {
+        const double xk = k < n ? x[k] : 0.0;
+        const double h = k >= LAG ? o1[k - LAG] : 0.0;
+        v8d v = {xk, xk, h, h, h, h, 0.0, 0.0};
+        for (int s = 0; s < 3; ++s) {
+            const v8d y = z0[s] + c0[s] * v;
+            z0[s] = z1[s] + c1[s] * v - d1[s] * y;
+            z1[s] = c2[s] * v - d2[s] * y;
+            v = y;
+        }
+        if (k < n) {
+            o0[k] = v[0];
+            o1[k] = v[1];
+        }
+        if (k >= LAG) {
+            p0[k - LAG] = v[2];
+            p1[k - LAG] = v[3];
+            p2[k - LAG] = v[4];
+            p3[k - LAG] = v[5];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Frame energies (Parseval)                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Sum of n doubles with four independent vector accumulators (a single one would wait on
+ * the add latency at every step). */
+static inline __attribute__((always_inline)) double sum_doubles(const double *x, int64_t n) {
+    v8d acc[4] = {{0}, {0}, {0}, {0}};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int a = 0; a < 4; ++a) {
+            v8d v;
+            memcpy(&v, x + i + 8 * a, sizeof(v));
+            acc[a] += v;
+        }
+    }
+    const v8d total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double s = 0.0;
+    for (int f = 0; f < 8; ++f) s += total[f];
+    for (; i < n; ++i) s += x[i];
+    return s;
+}
+
+/* sum_i w[i] (x[i] - mean)^2 (w = NULL: weights 1), four vector accumulators. */
+static inline __attribute__((always_inline)) double sum_weighted_squares(const double *x,
+                                                                        const double *w,
+                                                                        int64_t n, double mean) {
+    v8d acc[4] = {{0}, {0}, {0}, {0}};
+    const v8d mv = {mean, mean, mean, mean, mean, mean, mean, mean};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int a = 0; a < 4; ++a) {
+            v8d v, wv;
+            memcpy(&v, x + i + 8 * a, sizeof(v));
+            const v8d d = v - mv;
+            if (w) {
+                memcpy(&wv, w + i + 8 * a, sizeof(wv));
+                acc[a] += wv * (d * d);
+            } else {
+                acc[a] += d * d;
+            }
+        }
+    }
+    const v8d total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double s = 0.0;
+    for (int f = 0; f < 8; ++f) s += total[f];
+    for (; i < n; ++i) {
+        const double d = x[i] - mean;
+        s += (w ? w[i] : 1.0) * (d * d);
+    }
+    return s;
+}
+
+/* Frame t covers x[first + t hop ...] for nperseg samples (samples outside x read as 0);
+ * out[t] = sum_n w2[n] (x_n - mean)^2, the mean over the frame when detrend, else 0. */
+TIMBRAL_CLONES
+void dafx_timbral_frame_energy(const double *x, int64_t n, int64_t first, int64_t hop,
+                               int64_t frames, int64_t nperseg, const double *w2, int64_t detrend,
+                               double *out) {
+    for (int64_t t = 0; t < frames; ++t) {
+        const int64_t start = first + t * hop;
+        const int64_t lo = start < 0 ? -start : 0;
+        int64_t hi = start + nperseg > n ? n - start : nperseg;
+        if (hi < lo) hi = lo;
+        const double mean = detrend ? sum_doubles(x + start + lo, hi - lo) / (double)nperseg : 0.0;
+        double acc = sum_weighted_squares(x + start + lo, w2 + lo, hi - lo, mean);
+        /* Samples outside the signal are zeros, minus the mean. */
+        for (int64_t i = 0; i < lo; ++i) acc += w2[i] * (mean * mean);
+        for (int64_t i = hi; i < nperseg; ++i) acc += w2[i] * (mean * mean);
+        out[t] = acc;
+    }
+}
+
+/* out[j] = scale * sum of y[lo[j] .. hi[j])^2 (bounds within y): the mean squares of the
+ * loudness meter's gating blocks. */
+TIMBRAL_CLONES
+void dafx_timbral_block_powers(const double *y, const int64_t *lo, const int64_t *hi,
+                               int64_t blocks, double scale, double *out) {
+    for (int64_t j = 0; j < blocks; ++j)
+        out[j] = hi[j] > lo[j] ? scale * sum_weighted_squares(y + lo[j], NULL, hi[j] - lo[j], 0.0)
+                               : 0.0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Lane-batched real FFT (timbral_fft.h, once in double and once in float)                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Sub-transforms of at most this many bytes of lanes are finished while they sit in L1. */
+#define FFT_BLOCK_BYTES 32768
+
+typedef struct {
+    int64_t m, log2m;
+    const double *cos_m, *sin_m; /* cos, sin of 2 pi t / m, t < m */
+    const double *cos_n, *sin_n; /* cos, sin of 2 pi k / nfft, k <= m */
+    const int64_t *bitrev;       /* bit reversal of log2m bits */
+} fft_t;
+
+typedef struct {
+    const double *x, *window;
+    int64_t n, first, hop, frames, nperseg, nfft, detrend;
+} frames_t;
+
+/* Mel bands by bin: bin k (k <= m) adds w0[k] |X_k|^2 to band bin_band[k] and w1[k] |X_k|^2 to
+ * the next band (triangular filters overlap by at most two); bin_band[k] < 0: no band. */
+typedef struct {
+    int64_t n_mels;
+    const int64_t *bin_band;
+    const double *bin_w0, *bin_w1;
+} mel_t;
+
+typedef long long v8l __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+
+/* r[f] holds eight consecutive values of lane f; afterwards r[i] holds value i of every lane
+ * (three stages of two-vector shuffles). */
+static inline __attribute__((always_inline)) void transpose8(v8d r[8]) {
+    const v8l even1 = {0, 8, 2, 10, 4, 12, 6, 14}, odd1 = {1, 9, 3, 11, 5, 13, 7, 15};
+    const v8l lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8l lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8d a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = __builtin_shuffle(r[i], r[i + 1], even1);
+        a[i + 1] = __builtin_shuffle(r[i], r[i + 1], odd1);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i] = __builtin_shuffle(a[i], a[i + 2], lo2);
+        b[i + 2] = __builtin_shuffle(a[i], a[i + 2], hi2);
+        b[i + 1] = __builtin_shuffle(a[i + 1], a[i + 3], lo2);
+        b[i + 3] = __builtin_shuffle(a[i + 1], a[i + 3], hi2);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = __builtin_shuffle(b[i], b[i + 4], lo4);
+        r[i + 4] = __builtin_shuffle(b[i], b[i + 4], hi4);
+    }
+}
+
+#define FT double
+#define FL 8
+#define FN(name) name##_f64
+#define STORE8(dst, v) memcpy((dst), &(v), sizeof(v8d))
+#include "timbral_fft.h"
+#undef FT
+#undef FL
+#undef FN
+#undef STORE8
+
+#define FT float
+#define FL 16
+#define FN(name) name##_f32
+#define STORE8(dst, v)                                   \
+    do {                                                 \
+        const v8f narrow = __builtin_convertvector(v, v8f); \
+        memcpy((dst), &narrow, sizeof(v8f));             \
+    } while (0)
+#include "timbral_fft.h"
+#undef FT
+#undef FL
+#undef FN
+#undef STORE8
+
+/* Frames of x, transformed, reduced. Frame t starts at first + t hop and holds nperseg samples
+ * (zeros outside x and beyond nperseg, up to nfft), minus their mean when detrend, times the
+ * window. With P[t, k] = c_k |X[t, k]|^2 (one-sided: c = 1 at DC and Nyquist, else 2), each
+ * non-NULL output receives:
+ *   sum_power[k] = sum_t P[t, k] (k = 0 .. nfft / 2);
+ *   moment[t] = sum_k k P[t, k] and total[t] = sum_k P[t, k];
+ *   mel[t * n_mels + b] = sum_k w_bk |X[t, k]|^2 through the per-bin tables (see mel_t).
+ * single: transform in float (16 frames per vector) instead of double (8); sums stay double.
+ * nfft must be a power of two >= 8, the tables those of m = nfft / 2 (cos, sin of 2 pi t / m,
+ * t < m; of 2 pi k / nfft, k <= m; bit reversal). Returns 0, or -1 when the work buffers could
+ * not be allocated. */
+int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop, int64_t frames,
+                          int64_t nperseg, int64_t nfft, const double *window, int64_t detrend,
+                          int64_t single, const double *cos_m, const double *sin_m,
+                          const double *cos_n, const double *sin_n, const int64_t *bitrev,
+                          double *sum_power, double *moment, double *total, int64_t n_mels,
+                          const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
+                          double *mel) {
+    const int64_t m = nfft / 2;
+    int64_t log2m = 0;
+    while (((int64_t)1 << log2m) < m) ++log2m;
+    const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
+    const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend};
+    const mel_t bands = {n_mels, bin_band, bin_w0, bin_w1};
+    if (single) return stft_f32(&g, &p, sum_power, moment, total, &bands, mel);
+    return stft_f64(&g, &p, sum_power, moment, total, &bands, mel);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Onset strength from mel powers                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+/* 10 log10(x) for normal x > 0 with plain double and integer operations (vectorisable):
+ * x = 2^k r, r in [sqrt(1/2), sqrt(2)), ln r = 2 atanh(s), s = (r - 1) / (r + 1), by its odd
+ * series to s^21 (|s| <= 0.172, truncation below 3e-17 relative). */
+static inline double db10(double x) {
+    const uint64_t sqrt_half_bits = 0x3FE6A09E667F3BCDull;
+    union { double f; uint64_t i; } u = {.f = x};
+    const uint64_t kb = (u.i - sqrt_half_bits + (1024ull << 52)) >> 52; /* k + 1024 */
+    union { uint64_t i; double f; } r = {.i = u.i - ((kb - 1024u) << 52)};
+    union { uint64_t i; double f; } kd = {.i = 0x4330000000000000ull | kb};
+    const double k = (kd.f - 4503599627370496.0) - 1024.0;
+    const double s = (r.f - 1.0) / (r.f + 1.0);
+    const double z = s * s;
+    const double series = 1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9
+                          + z * (1.0 / 11 + z * (1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17
+                          + z * (1.0 / 19 + z * (1.0 / 21))))))))));
+    return k * 3.0102999566398119521 + (2.0 * 4.3429448190325182765) * (s * series);
+}
+
+/* mel: (frames, n_mels) band powers, overwritten with their levels in dB. env[t] (frames values)
+ * = mean over bands of max(0, L[t - 2] - L[t - 3]) for t >= 3, else 0, where L is the level
+ * floored at amin and at top_db below the overall peak. */
+TIMBRAL_CLONES
+void dafx_timbral_mel_flux(double *mel, int64_t frames, int64_t n_mels, double amin, double top_db,
+                      double *env) {
+    const int64_t total = frames * n_mels;
+    double peak = -HUGE_VAL;
+#pragma omp simd reduction(max : peak)
+    for (int64_t i = 0; i < total; ++i) {
+        const double v = db10(mel[i] > amin ? mel[i] : amin);
+        mel[i] = v;
+        peak = v > peak ? v : peak;
+    }
+    const double floor = peak - top_db;
+#pragma omp simd
+    for (int64_t i = 0; i < total; ++i) mel[i] = mel[i] < floor ? floor : mel[i];
+    for (int64_t t = 0; t < frames && t < 3; ++t) env[t] = 0.0;
+    for (int64_t t = 3; t < frames; ++t) {
+        const double *a = mel + (t - 2) * n_mels, *b = mel + (t - 3) * n_mels;
+        double acc = 0.0;
+        for (int64_t i = 0; i < n_mels; ++i) {
+            const double d = a[i] - b[i];
+            acc += d > 0.0 ? d : 0.0;
+        }
+        env[t] = acc / (double)n_mels;
+    }
+}
