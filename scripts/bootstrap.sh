@@ -31,6 +31,14 @@ apt_install() {
 if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then
     apt_install gcc libc6-dev || say "no C compiler and none could be installed (need root or sudo with apt-get): the C kernels will be missing and dafxkit falls back to Numba. Install gcc and re-run for full speed."
 fi
+# The data pipeline: SoX does the pitch/tempo augmentation (`dafxkit generate`), and the musdb
+# package needs ffmpeg and ffprobe even to be imported.
+data_packages=()
+command -v sox >/dev/null || data_packages+=(sox libsox-fmt-all)
+{ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || data_packages+=(ffmpeg)
+if [ "${#data_packages[@]}" -gt 0 ]; then
+    apt_install "${data_packages[@]}" || say "could not install ${data_packages[*]} (need root or sudo with apt-get; on macOS: brew install sox ffmpeg). Without sox, run \`dafxkit generate --no-augment\`; without ffmpeg, the musdb:PATH source is unavailable (synthetic and folder:PATH sources still work)."
+fi
 
 # --- Python environment ----------------------------------------------------------------
 python="${PYTHON:-python3}"
@@ -58,6 +66,12 @@ if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
 fi
 say "installing dafxkit and its test/bench extras (builds the C kernels)"
 pip_install --no-build-isolation -e ".[dev]"
+# The Audio Commons reference (comparisons only): its published metadata requires the dead
+# `sklearn` package, so it goes in without dependencies; the dev extra holds its real ones.
+if ! "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("timbral_models") is None)'; then
+    say "installing timbral_models 0.4.0 (reference for the timbral descriptors)"
+    pip_install --no-deps "timbral_models==0.4.0"
+fi
 "$venv/bin/python" - <<'PY'
 from dafxkit import native
 reason = native.unavailable_reason()

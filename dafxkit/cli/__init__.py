@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dafxkit import __version__
-from dafxkit.cli import bench, plugins, process
+from dafxkit.cli import bench, features, plugins, process
 
 app = typer.Typer(
     name="dafxkit",
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(plugins.effects_app, name="effects")
+plugins.features_app.command("extract")(features.extract)
 app.add_typer(plugins.features_app, name="features")
 app.add_typer(plugins.encoders_app, name="encoders")
 app.add_typer(plugins.plugins_app, name="plugins")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from dafxkit.cli._common import console, reports_errors
+from dafxkit.errors import DafxError
 
 bench_app = typer.Typer(
     help="Measure throughput against peers (side by side, one run).", no_args_is_help=True
@@ -133,3 +135,66 @@ def spsa(
                 )
             table.add_section()
         console.print(table)
+
+
+@bench_app.command("extract")
+@reports_errors
+def extract(
+    batch: Annotated[int, typer.Option(min=1, help="Clips per run.")] = 32,
+    seconds: Annotated[float, typer.Option(min=0.05, help="Length of each clip.")] = 5.0,
+    sample_rate: Annotated[int, typer.Option(min=8000, help="Sample rate in Hz.")] = 44100,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per implementation.")] = 3,
+    reference_clips: Annotated[
+        int, typer.Option(min=1, help="Clips timbral_models runs on (it takes seconds each).")
+    ] = 2,
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="Folder of audio files to use instead of built-in test signals."),
+    ] = None,
+    what: Annotated[
+        list[str] | None, typer.Option("--what", help="mfcc and/or timbral (default: both).")
+    ] = None,
+) -> None:
+    """Clips per second: dafxkit's MFCC vs librosa, its timbral descriptors vs timbral_models."""
+    from dafxkit.bench.extract import bench_mfcc, bench_timbral, load_workload
+
+    chosen = what or ["mfcc", "timbral"]
+    unknown = sorted(set(chosen) - {"mfcc", "timbral"})
+    if unknown:
+        raise DafxError(f"--what takes mfcc or timbral; got {', '.join(unknown)}")
+    clips = load_workload(batch, seconds, sample_rate, audio)
+    source = f"files from {audio}" if audio else "music-like test signals"
+    table = Table(
+        title=f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz ({source}; median of up "
+        f"to {repeats}; {os.cpu_count()} CPU cores)",
+        title_justify="left",
+    )
+    for column in ("task", "implementation", "clips / run", "ms / clip", "clips / s", "x vs peer"):
+        table.add_column(
+            column, justify="left" if column in ("task", "implementation") else "right"
+        )
+    rows = []
+    if "mfcc" in chosen:
+        with console.status("timing MFCC ..."):
+            rows += bench_mfcc(clips, sample_rate, repeats)
+    if "timbral" in chosen:
+        with console.status("timing timbral descriptors (the reference takes a while) ..."):
+            rows += bench_timbral(clips, sample_rate, repeats, reference_clips=reference_clips)
+    for task in dict.fromkeys(r.task for r in rows):
+        group = [r for r in rows if r.task == task]
+        # The peer: librosa given the whole batch for MFCC, timbral_models for descriptors.
+        peer = next(
+            (r for r in group if r.implementation.startswith(("librosa (batch", "timbral_models"))),
+            None,
+        )
+        for r in group:
+            table.add_row(
+                task,
+                r.implementation,
+                str(r.clips),
+                f"{r.ms_per_clip:.2f}",
+                f"{r.clips_per_s:.1f}",
+                f"{r.clips_per_s / peer.clips_per_s:.1f}" if peer else "-",
+            )
+        table.add_section()
+    console.print(table)

@@ -1,0 +1,201 @@
+"""`dafxkit features extract`: describe audio files with any installed feature extractors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from dafxkit import registry
+from dafxkit.audio import read_audio
+from dafxkit.cli._common import console, err_console, reports_errors
+from dafxkit.errors import DafxError, PluginError, UnknownPluginError
+
+DEFAULT_FEATURES = "timbral"
+
+
+@dataclass
+class _Request:
+    """One extractor to run and which of its columns to keep (all when ``columns`` is None)."""
+
+    extractor: str
+    columns: list[str] | None = field(default=None)
+
+
+def resolve_features(spec: Sequence[str]) -> list[_Request]:
+    """Turn ``--feature`` items into extractors to run.
+
+    Each comma-separated item is an extractor name (``mfcc``: all its columns), a column of an
+    extractor written ``extractor:column`` (``timbral-reference:brightness``), or a bare column
+    name (``brightness``). A bare column goes to the dafxkit-native extractor that provides it
+    (one that never returns NaN) in preference to a reference wrapper; a column two such
+    extractors provide must be written with its extractor.
+    """
+    items = [item.strip() for chunk in spec for item in chunk.split(",") if item.strip()]
+    if not items:
+        raise DafxError("--feature is empty; name an extractor or a feature")
+    available = registry.names("feature")
+    requests: dict[str, _Request] = {}
+    column_index: dict[str, list[Any]] | None = None
+    for item in items:
+        name, sep, column = item.partition(":")
+        if not sep and name in available:
+            requests[name] = _Request(name)
+            continue
+        if sep:
+            extractor = registry.load_feature(name)
+            if column not in extractor.feature_names:
+                raise DafxError(
+                    f"feature extractor {name!r} has no feature {column!r}; it has "
+                    f"{', '.join(extractor.feature_names)}"
+                )
+        else:
+            if column_index is None:
+                column_index = {}
+                for candidate in available:
+                    try:
+                        fe = registry.load_feature(candidate)
+                    except PluginError:
+                        continue
+                    for col in fe.feature_names:
+                        column_index.setdefault(col, []).append(fe)
+            owners = column_index.get(name, [])
+            native = [fe for fe in owners if not fe.nan_on_failure] or owners
+            if not native:
+                raise UnknownPluginError(
+                    f"no feature extractor or feature named {name!r}; extractors: "
+                    f"{', '.join(available)} (`dafxkit features list` shows their features)"
+                )
+            if len(native) > 1:
+                raise DafxError(
+                    f"feature {name!r} is computed by {', '.join(fe.name for fe in native)}; "
+                    f"write one of {', '.join(f'{fe.name}:{name}' for fe in native)}"
+                )
+            extractor, column = native[0], name
+        request = requests.setdefault(extractor.name, _Request(extractor.name, []))
+        if request.columns is not None and column not in request.columns:
+            request.columns.append(column)
+    return list(requests.values())
+
+
+def _build(request: _Request) -> tuple[Any, list[str]]:
+    """The extractor for ``request`` (built for just its columns when it can) and the columns."""
+    extractor = registry.load_feature(request.extractor)
+    if request.columns is None:
+        return extractor, list(extractor.feature_names)
+    if extractor.selectable:
+        extractor = registry.load_feature(request.extractor, columns=tuple(request.columns))
+    return extractor, list(request.columns)
+
+
+def _format_value(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.4g}"
+
+
+@reports_errors
+def extract(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, ...).")],
+    feature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feature",
+            "-f",
+            help="Extractor names, features, or extractor:feature, comma-separated or repeated "
+            f"(e.g. brightness,depth or mfcc); default: {DEFAULT_FEATURES}.",
+        ),
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="table, csv or json (csv/json go to stdout or -o).")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write csv/json here instead.")
+    ] = None,
+) -> None:
+    """Compute features of audio files: one row per file."""
+    if format not in ("table", "csv", "json"):
+        raise DafxError(f"--format must be table, csv or json; got {format!r}")
+    if output is not None and format == "table":
+        raise DafxError("--output needs --format csv or json")
+    plan = [_build(r) for r in resolve_features(feature or [DEFAULT_FEATURES])]
+    columns = [c for _, keep in plan for c in keep]
+    if len(set(columns)) != len(columns):  # the same feature from two extractors
+        columns = [f"{fe.name}:{c}" for fe, keep in plan for c in keep]
+
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    with Progress(console=err_console, transient=True, disable=len(files) < 4) as progress:
+        task = progress.add_task("extracting", total=len(files))
+        for path in files:
+            record: dict[str, Any] = {"file": str(path)}
+            try:
+                audio, rate = read_audio(path)
+            except DafxError as exc:
+                err_console.print(f"[yellow]skipped {path}: {exc}[/]")
+                failed += 1
+                progress.advance(task)
+                continue
+            values: list[float] = []
+            flags: list[str] = []
+            for fe, keep in plan:
+                if hasattr(fe, "extract_with_flags"):
+                    from dafxkit.descriptors.timbral import describe_flags
+
+                    out, bits = fe.extract_with_flags(audio[None], rate)
+                    flags += [
+                        f"{n}:{describe_flags(int(b))}"
+                        for n, b in zip(fe.feature_names, bits[0], strict=True)
+                        if b
+                    ]
+                else:
+                    out = fe.extract(audio[None], rate)
+                by_name = dict(zip(fe.feature_names, out[0], strict=True))
+                values += [float(by_name[c]) for c in keep]
+            record.update(zip(columns, values, strict=True))
+            record["flags"] = " ".join(flags)
+            rows.append(record)
+            progress.advance(task)
+
+    if format == "table":
+        table = Table()
+        table.add_column("file", overflow="fold")
+        for c in columns:
+            table.add_column(c, justify="right")
+        any_flags = any(r["flags"] for r in rows)
+        if any_flags:
+            table.add_column("flags", overflow="fold")
+        for r in rows:
+            cells = [Path(r["file"]).name, *(_format_value(r[c]) for c in columns)]
+            table.add_row(*cells, *([r["flags"]] if any_flags else []))
+        console.print(table)
+    else:
+        text = io.StringIO()
+        if format == "csv":
+            writer = csv.DictWriter(text, fieldnames=["file", *columns, "flags"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            clean = [
+                {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                for r in rows
+            ]
+            json.dump(clean, text, indent=2)
+            text.write("\n")
+        if output is None:
+            typer.echo(text.getvalue(), nl=False)
+        else:
+            partial = output.with_name(output.name + ".partial")
+            partial.write_text(text.getvalue())
+            partial.replace(output)
+            err_console.print(f"wrote {len(rows)} row(s) to {output}")
+    if failed:
+        err_console.print(f"[yellow]{failed} of {len(files)} file(s) could not be read[/]")
+        raise typer.Exit(code=1)

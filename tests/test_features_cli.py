@@ -1,0 +1,128 @@
+"""`dafxkit features extract`: feature selection, output formats, unreadable files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from dafxkit.cli import app
+from dafxkit.cli.features import resolve_features
+from dafxkit.errors import DafxError, UnknownPluginError
+from dafxkit.signals import test_signal as music
+
+ENV = {"COLUMNS": "200"}
+LEVEL_SOURCE = """
+import numpy as np
+from dafxkit.features import FeatureExtractor
+
+class Loud(FeatureExtractor):
+    name = "loud"
+    feature_names = ("rms_dbfs", "twice")
+
+    def compute(self, audio, sample_rate):
+        return np.full((audio.shape[0], 2), 2.0)
+"""
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def wavs(tmp_path):
+    paths = []
+    for i, gain in enumerate((0.5, 0.05)):
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, gain * music(1.0, 22050, seed=7)[0], 22050, subtype="FLOAT")
+        paths.append(path)
+    return paths
+
+
+def invoke(runner, *args):
+    return runner.invoke(app, [str(a) for a in args], env=ENV)
+
+
+def test_extractor_names_columns_and_qualified_columns_resolve():
+    requests = resolve_features(["level", "timbral:depth,brightness"])
+    assert [(r.extractor, r.columns) for r in requests] == [
+        ("level", None),
+        ("timbral", ["depth", "brightness"]),
+    ]
+    # A bare column goes to dafxkit's own extractor, not the NaN-returning reference.
+    [request] = resolve_features(["brightness,depth"])
+    assert (request.extractor, request.columns) == ("timbral", ["brightness", "depth"])
+
+
+def test_unknown_and_ambiguous_features_are_clear_errors(fake_dists):
+    with pytest.raises(UnknownPluginError, match="no feature extractor or feature named 'shiny'"):
+        resolve_features(["shiny"])
+    with pytest.raises(DafxError, match="has no feature 'shiny'; it has rms_dbfs"):
+        resolve_features(["level:shiny"])
+    fake_dists.add(
+        "loudfx", {"dafxkit.features": {"loud": "loud_mod:Loud"}}, {"loud_mod": LEVEL_SOURCE}
+    )
+    with pytest.raises(DafxError, match="write one of level:rms_dbfs, loud:rms_dbfs"):
+        resolve_features(["rms_dbfs"])
+    [request] = resolve_features(["loud:rms_dbfs"])
+    assert request.extractor == "loud"
+
+
+def test_csv_has_one_row_per_file_with_level_features(runner, wavs):
+    result = invoke(runner, "features", "extract", *wavs, "--feature", "level", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["file"] for r in rows] == [str(p) for p in wavs]
+    # The second file is 20 dB quieter.
+    rms = [float(r["rms_dbfs"]) for r in rows]
+    assert rms[0] - rms[1] == pytest.approx(20.0, abs=1e-3)
+
+
+def test_json_to_a_file_and_only_the_requested_columns(runner, wavs, tmp_path):
+    out = tmp_path / "features.json"
+    result = invoke(
+        runner, "features", "extract", wavs[0], "-f", "peak_dbfs", "--format", "json", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(out.read_text())
+    assert set(row) == {"file", "peak_dbfs", "flags"}
+    assert row["peak_dbfs"] == pytest.approx(20 * np.log10(0.5 * 10 ** (-3 / 20)), abs=1e-3)
+
+
+def test_timbral_table_for_brightness_and_depth(runner, wavs):
+    result = invoke(runner, "features", "extract", *wavs, "--feature", "brightness,depth")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "brightness" in line)
+    assert header.index("brightness") < header.index("depth")
+    assert "clip0.wav" in result.stdout and "clip1.wav" in result.stdout
+
+
+def test_silence_gives_a_flag_not_a_crash(runner, tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(22050), 22050)
+    result = invoke(runner, "features", "extract", path, "-f", "brightness", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    [row] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert np.isfinite(float(row["brightness"]))
+    assert "brightness:SILENT" in row["flags"]
+
+
+def test_unreadable_file_is_named_skipped_and_fails_the_run(runner, wavs, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really")
+    result = invoke(runner, "features", "extract", wavs[0], bad, "-f", "level", "--format", "csv")
+    assert result.exit_code == 1
+    assert "skipped" in result.stderr and "broken.wav" in result.stderr
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 1
+
+
+def test_bad_format_is_rejected(runner, wavs):
+    result = invoke(runner, "features", "extract", wavs[0], "--format", "xml")
+    assert result.exit_code == 1
+    assert "--format must be table, csv or json" in result.stderr
