@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             str(int(ok.sum())),
             str(int((~ok).sum())),
             str(int(np.count_nonzero(flags[:, j]))),
-            f"{r:.4f}" if name != "reverb" else "",
-            f"{diff.mean():.3f}" if diff.size else "-",
-            f"{diff.max():.3f}" if diff.size else "-",
+            f"{r:.6f}" if name != "reverb" else "",
+            f"{diff.mean():.2g}" if diff.size else "-",
+            f"{diff.max():.2g}" if diff.size else "-",
             same,
         )
     console.print(table)

@@ -1,0 +1,104 @@
+"""The `timbral` extractor as a whole: every descriptor, any finite input, flags, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dafxkit import registry
+from dafxkit.descriptors.timbral import DESCRIPTORS, Flag, Timbral, describe_flags
+from dafxkit.errors import AudioError, DafxError
+from dafxkit.signals import test_signal as music
+from tests.strategies import audio_batches
+
+
+@pytest.fixture(scope="module")
+def timbral():
+    return Timbral()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    audio=audio_batches(max_batch=2, max_samples=44100, max_amplitude=2.0),
+    rate=st.sampled_from([16000, 22050, 44100, 48000]),
+)
+def test_every_descriptor_is_finite_for_any_finite_input(timbral, audio, rate):
+    values, flags = timbral.extract_with_flags(audio, rate)
+    assert values.shape == flags.shape == (audio.shape[0], len(DESCRIPTORS))
+    assert np.isfinite(values).all()
+    silent = ~audio.reshape(audio.shape[0], -1).any(axis=1)
+    # Digital silence is flagged SILENT by every descriptor; nothing else is.
+    assert ((flags & Flag.SILENT) != 0).all(axis=1).tolist() == silent.tolist()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["silence", "dc", "clipped", "noise", "click", "50 ms"],
+)
+def test_degenerate_clips_give_values_and_the_flags_say_why(timbral, kind):
+    rng = np.random.default_rng(0)
+    n = 44100
+    x = {
+        "silence": np.zeros(n),
+        "dc": np.full(n, 0.5),
+        "clipped": np.clip(8.0 * music(1.0, 44100)[0], -1.0, 1.0),
+        "noise": rng.uniform(-1.0, 1.0, n),
+        "click": np.eye(1, n, n // 2)[0],
+        "50 ms": music(0.05, 44100)[0],
+    }[kind]
+    values, flags = timbral.extract_with_flags(x[None, None].astype(np.float32), 44100)
+    assert np.isfinite(values).all()
+    if kind == "silence":
+        assert (values == 0.0).all() and all(describe_flags(int(f)) == "SILENT" for f in flags[0])
+    if kind == "50 ms":  # shorter than depth's 4096-sample windows and reverb's analysis
+        assert flags[0, DESCRIPTORS.index("depth")] & Flag.TOO_SHORT
+        assert flags[0, DESCRIPTORS.index("reverb")] & Flag.TOO_SHORT
+
+
+def test_threads_and_batching_do_not_change_values():
+    clips = np.stack([music(1.0, 44100, seed=s) for s in range(4)])
+    one = Timbral(threads=1).extract(clips, 44100)
+    many = Timbral(threads=4).extract(clips, 44100)
+    alone = np.concatenate([Timbral(threads=1).extract(c[None], 44100) for c in clips])
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(one, alone)
+
+
+def test_columns_pick_and_order_descriptors():
+    clip = music(1.0, 44100)[None]
+    full = Timbral().extract(clip, 44100)[0]
+    some = registry.load_feature("timbral", columns=("depth", "brightness")).extract(clip, 44100)
+    np.testing.assert_array_equal(
+        some[0], full[[DESCRIPTORS.index("depth"), DESCRIPTORS.index("brightness")]]
+    )
+
+
+def test_clip_option_bounds_values():
+    loud = np.clip(20.0 * music(1.0, 44100, seed=2), -1, 1)[None]
+    assert (Timbral(clip=True).extract(loud, 44100) >= 0.0).all()
+    assert (Timbral(clip=True).extract(loud, 44100) <= 100.0).all()
+
+
+def test_bad_options_and_input_are_named():
+    with pytest.raises(DafxError, match=r"unknown timbral descriptor\(s\) \['shine'\]"):
+        Timbral(("brightness", "shine"))
+    with pytest.raises(DafxError, match="given twice"):
+        Timbral(("depth", "depth"))
+    with pytest.raises(DafxError, match="threads must be >= 1"):
+        Timbral(threads=0)
+    with pytest.raises(AudioError, match="non-finite"):
+        Timbral().extract(np.full((1, 1, 4096), np.nan, np.float32), 44100)
+
+
+@pytest.mark.slow
+def test_a_ten_minute_clip_is_described():
+    clip = np.tile(music(5.0, 44100, seed=1), (1, 120))[None]  # 10 minutes
+    values, flags = Timbral().extract_with_flags(clip, 44100)
+    short = Timbral().extract(music(5.0, 44100, seed=1)[None], 44100)
+    assert np.isfinite(values).all() and not (flags & (Flag.SILENT | Flag.FALLBACK)).any()
+    # A loop of the same 5 s has the same brightness and depth as the 5 s themselves.
+    for name in ("brightness", "depth"):
+        j = DESCRIPTORS.index(name)
+        assert values[0, j] == pytest.approx(short[0, j], abs=2.0)
