@@ -51,5 +51,21 @@ class NativeError(DafxError, RuntimeError):
     """The compiled C library is unavailable or a backend cannot run."""
 
 
+class DataError(DafxError):
+    """The data pipeline cannot go on: bad configuration, or nothing usable to sample."""
+
+
+class SourceError(DataError, ValueError):
+    """A source URI or the audio behind it is unusable (missing path, no tracks, bad option)."""
+
+
+class SoxUnavailableError(DataError, RuntimeError):
+    """Augmentation needs the ``sox`` program, and it is not installed."""
+
+
+class OutputError(DataError, OSError):
+    """The output folder cannot be written, or holds something that is not this dataset."""
+
+
 class DafxWarning(UserWarning):
     """Something worked, but not the way you may expect (for example a backend fallback)."""

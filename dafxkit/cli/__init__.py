@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dafxkit import __version__
-from dafxkit.cli import bench, features, plugins, process
+from dafxkit.cli import bench, data, features, plugins, process
 
 app = typer.Typer(
     name="dafxkit",
@@ -22,6 +22,8 @@ app.add_typer(plugins.encoders_app, name="encoders")
 app.add_typer(plugins.plugins_app, name="plugins")
 app.add_typer(bench.bench_app, name="bench")
 app.command("process")(process.process)
+app.command("generate")(data.generate)
+bench.bench_app.command("data")(data.bench)
 app.command("example-audio")(process.example_audio)
 
 
