@@ -6,9 +6,9 @@
  *     a[k] = buf[k] < old ? buf[k] : buf[k + 1]          (drop the first copy of old)
  *     buf[k] = min(a[k], max(a[k - 1], new))             (insert new, a[-1] = -inf)
  * which costs O(width) vector operations per step but runs several columns at once in SIMD
- * lanes: 4 doubles or 8 floats with AVX2 where the CPU has it (chosen at run time), 2 doubles or
- * 4 floats with baseline SSE2 or NEON. The medians are exact (values are only moved), so the
- * output equals scipy's to the bit. */
+ * lanes: 4 doubles or 8 floats with AVX2 where the CPU has it, 16 floats with AVX-512 (chosen at
+ * run time), 2 doubles or 4 floats with baseline SSE2 or NEON. The medians are exact (values are
+ * only moved), so the output equals scipy's to the bit. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,10 +36,11 @@ static void sort_small(double *v, int64_t n) {
 }
 
 /* The kernel body for a vector type VD of LANES values of type T, with the integer mask type VL
- * of the same width. Element (r, c) of the input is s[r * rs + c * cs]; of the output
- * o[r * ors + c * ocs]. The median runs along r (n values) for every c < m. `buf` holds
- * width + 1 vectors, `init` width doubles. */
-#define DAFX_MEDIAN_BODY(T, VD, VL, LANES)                                                           \
+ * of the same width. VMAX(a, b) and VMIN(a, b) are lanewise a > b ? a : b and a < b ? a : b
+ * (x86's max and min instructions, or masks). Element (r, c) of the input is s[r * rs + c * cs];
+ * of the output o[r * ors + c * ocs]. The median runs along r (n values) for every c < m. `buf`
+ * holds width + 1 vectors, `init` width doubles. */
+#define DAFX_MEDIAN_BODY(T, VD, VL, LANES, VMAX, VMIN)                                            \
     const int64_t half = width / 2;                                                               \
     for (int64_t c0 = 0; c0 < m; c0 += LANES) {                                                   \
         int64_t lanes = m - c0 < LANES ? m - c0 : LANES;                                          \
@@ -71,10 +72,7 @@ static void sort_small(double *v, int64_t n) {
                     VD x = buf[k];                                                                \
                     VL keep = x < old;                                                            \
                     VD a = (VD)(((VL)x & keep) | ((VL)buf[k + 1] & ~keep));                       \
-                    VL up = prev > nw;                                                            \
-                    VD hi = (VD)(((VL)prev & up) | ((VL)nw & ~up));                               \
-                    VL low = a < hi;                                                              \
-                    buf[k] = (VD)(((VL)a & low) | ((VL)hi & ~low));                               \
+                    buf[k] = VMIN(a, VMAX(prev, nw));                                             \
                     prev = a;                                                                     \
                 }                                                                                 \
             }                                                                                     \
@@ -92,49 +90,93 @@ typedef int64_t vl2 __attribute__((vector_size(16)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef int32_t vi4 __attribute__((vector_size(16)));
 
+/* Lanewise a > b ? a : b and a < b ? a : b through masks (any target). */
+#define DAFX_MASK_MINMAX(VD, VL, SUFFIX)                                                           \
+    static inline VD max_##SUFFIX(VD a, VD b) {                                                   \
+        const VL up = a > b;                                                                      \
+        return (VD)(((VL)a & up) | ((VL)b & ~up));                                                \
+    }                                                                                             \
+    static inline VD min_##SUFFIX(VD a, VD b) {                                                   \
+        const VL low = a < b;                                                                     \
+        return (VD)(((VL)a & low) | ((VL)b & ~low));                                              \
+    }
+DAFX_MASK_MINMAX(vd2, vl2, d2)
+DAFX_MASK_MINMAX(vf4, vi4, f4)
+
 static void median_d2(const double *s, double *o, int64_t n, int64_t m, int64_t rs, int64_t cs,
                       int64_t ors, int64_t ocs, int64_t width, vd2 *buf, double *init) {
-    DAFX_MEDIAN_BODY(double, vd2, vl2, 2)
+    DAFX_MEDIAN_BODY(double, vd2, vl2, 2, max_d2, min_d2)
 }
 
 static void median_f4(const float *s, float *o, int64_t n, int64_t m, int64_t rs, int64_t cs,
                       int64_t ors, int64_t ocs, int64_t width, vf4 *buf, double *init) {
-    DAFX_MEDIAN_BODY(float, vf4, vi4, 4)
+    DAFX_MEDIAN_BODY(float, vf4, vi4, 4, max_f4, min_f4)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DAFX_HAVE_AVX2_PATH 1
+#include <immintrin.h>
 typedef double vd4 __attribute__((vector_size(32)));
 typedef int64_t vl4 __attribute__((vector_size(32)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
+/* x86's max (min) returns its first operand where it is greater (less), else the second:
+ * exactly a > b ? a : b (a < b ? a : b), NaN and signed zeros included. */
+#define DAFX_AVX2_INLINE static inline __attribute__((target("avx2"), always_inline))
+#define DAFX_AVX512_INLINE static inline __attribute__((target("avx512f"), always_inline))
+DAFX_AVX2_INLINE vd4 max_d4(vd4 a, vd4 b) { return (vd4)_mm256_max_pd((__m256d)a, (__m256d)b); }
+DAFX_AVX2_INLINE vd4 min_d4(vd4 a, vd4 b) { return (vd4)_mm256_min_pd((__m256d)a, (__m256d)b); }
+DAFX_AVX2_INLINE vf8 max_f8(vf8 a, vf8 b) { return (vf8)_mm256_max_ps((__m256)a, (__m256)b); }
+DAFX_AVX2_INLINE vf8 min_f8(vf8 a, vf8 b) { return (vf8)_mm256_min_ps((__m256)a, (__m256)b); }
+DAFX_AVX512_INLINE vf16 max_f16(vf16 a, vf16 b) {
+    return (vf16)_mm512_max_ps((__m512)a, (__m512)b);
+}
+DAFX_AVX512_INLINE vf16 min_f16(vf16 a, vf16 b) {
+    return (vf16)_mm512_min_ps((__m512)a, (__m512)b);
+}
 
 __attribute__((target("avx2"))) static void median_d4(const double *s, double *o, int64_t n,
                                                       int64_t m, int64_t rs, int64_t cs,
                                                       int64_t ors, int64_t ocs, int64_t width,
                                                       vd4 *buf, double *init) {
-    DAFX_MEDIAN_BODY(double, vd4, vl4, 4)
+    DAFX_MEDIAN_BODY(double, vd4, vl4, 4, max_d4, min_d4)
 }
 
 __attribute__((target("avx2"))) static void median_f8(const float *s, float *o, int64_t n,
                                                       int64_t m, int64_t rs, int64_t cs,
                                                       int64_t ors, int64_t ocs, int64_t width,
                                                       vf8 *buf, double *init) {
-    DAFX_MEDIAN_BODY(float, vf8, vi8, 8)
+    DAFX_MEDIAN_BODY(float, vf8, vi8, 8, max_f8, min_f8)
+}
+
+__attribute__((target("avx512f"))) static void median_f16(const float *s, float *o, int64_t n,
+                                                          int64_t m, int64_t rs, int64_t cs,
+                                                          int64_t ors, int64_t ocs,
+                                                          int64_t width, vf16 *buf,
+                                                          double *init) {
+    DAFX_MEDIAN_BODY(float, vf16, vi16, 16, max_f16, min_f16)
 }
 
 static int use_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") != 0;
 }
+
+static int use_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+}
 #else
 static int use_avx2(void) { return 0; }
 #endif
 
-/* Scratch for one call: width + 1 vectors of up to 32 bytes, and width doubles. */
+/* Scratch for one call: width + 1 vectors of up to 64 bytes, and width doubles. */
 static int scratch(int64_t width, void **buf, double **init) {
     *init = malloc((size_t)width * sizeof(double));
-    *buf = aligned_alloc(32, (size_t)(width + 1) * 32);
+    *buf = aligned_alloc(64, (size_t)(width + 1) * 64);
     if (!*init || !*buf) {
         free(*init);
         free(*buf);
@@ -173,7 +215,10 @@ int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, in
     double *init;
     if (scratch(width, &buf, &init)) return -2;
 #ifdef DAFX_HAVE_AVX2_PATH
-    if (use_avx2())
+    if (use_avx512())
+        median_f16(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
+                   (vf16 *)buf, init);
+    else if (use_avx2())
         median_f8(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
                   (vf8 *)buf, init);
     else
@@ -183,4 +228,31 @@ int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, in
     free(init);
     free(buf);
     return 0;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define HPSS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HPSS_CLONES
+#endif
+
+/* spec (n complex floats, re/im interleaved) times librosa's softmask(perc, harm, power=2,
+ * split_zeros=True), in place: m = (p / z)^2 / ((p / z)^2 + (h / z)^2) with z = max(p, h), and
+ * m = 1/2 where z < tiny. Every operation is a float operation in this order, so the result
+ * equals the same loop written elementwise in float32 to the bit. */
+HPSS_CLONES
+void dafx_hpss_percussive_mask_f32(float *restrict spec, const float *restrict harm,
+                                   const float *restrict perc, int64_t n, double tiny) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        const float p = perc[i], h = harm[i];
+        const float z = p > h ? p : h;
+        float pz = p / z;
+        const float hz = h / z;
+        pz = pz * pz;
+        const float ratio = pz / (pz + hz * hz);
+        const float mk = (double)z < tiny ? 0.5f : ratio;
+        spec[2 * i] = spec[2 * i] * mk;
+        spec[2 * i + 1] = spec[2 * i + 1] * mk;
+    }
 }

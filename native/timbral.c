@@ -272,6 +272,188 @@ int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Bandwidth decisions of hardness (float transform, error-bounded)                           */
+/* ---------------------------------------------------------------------------------------- */
+
+/* One group of BW_LANES frames after fft_lanes_f32: the scaled magnitudes |X_k| scale (DC set
+ * to 0: the frames' mean removal only zeroes it), computed in float and written over the rows
+ * of `re` (bin k, 0 < k < m, in row bitrev[k], DC in row 0, Nyquist in nyq), and per lane
+ * the decisions of dafx_timbral_bandwidth (see there); err[f] is the lane's magnitude error
+ * bound. */
+#define BW_LANES 16
+TIMBRAL_CLONES
+static void bandwidth_group(const fft_t *p, float *restrict re, const float *restrict im,
+                            const double *err, double scale, double thr, double fraction,
+                            double *level, int64_t *rollon, int64_t *rolloff,
+                            uint8_t *ambiguous) {
+    const int64_t m = p->m, n_bins = m + 1;
+    const float sc = (float)scale;
+    float lo[BW_LANES], hi[BW_LANES], bestv[BW_LANES], nyq[BW_LANES];
+    int32_t best[BW_LANES];
+    double tot[BW_LANES];
+    for (int f = 0; f < BW_LANES; ++f) {
+        lo[f] = (float)(thr - err[f]);
+        hi[f] = (float)(thr + err[f]);
+        best[f] = -1;
+        bestv[f] = 0.0f;
+        tot[f] = 0.0;
+    }
+    /* Row 0: DC (0) and Nyquist (re - im, real); row 1: k = m / 2, where X = conj Z. */
+    const int32_t k1 = (int32_t)(m / 2), km = (int32_t)m;
+    for (int f = 0; f < BW_LANES; ++f) {
+        const float vn = fabsf(re[f] - im[f]) * sc;
+        const float a = re[BW_LANES + f], b = im[BW_LANES + f];
+        const float v1 = sqrtf(a * a + b * b) * sc;
+        nyq[f] = vn;
+        re[f] = 0.0f;
+        re[BW_LANES + f] = v1;
+        tot[f] += (double)vn + (double)v1;
+        if (vn >= lo[f] && km > best[f]) {
+            best[f] = km;
+            bestv[f] = vn;
+        }
+        if (v1 >= lo[f] && k1 > best[f]) {
+            best[f] = k1;
+            bestv[f] = v1;
+        }
+    }
+    for (int64_t oct = 2; oct < m; oct *= 2) {
+        const int64_t half = oct / 2;
+        for (int64_t q = oct; q < oct + half; ++q) {
+            const int64_t qq = 3 * oct - 1 - q;
+            const int32_t k = (int32_t)p->bitrev[q], kq = (int32_t)(m - k);
+            const float c = (float)p->cos_n[k], s = (float)p->sin_n[k];
+            float *restrict ar = re + q * BW_LANES, *restrict cr = re + qq * BW_LANES;
+            const float *restrict ai = im + q * BW_LANES, *restrict ci = im + qq * BW_LANES;
+#pragma omp simd
+            for (int f = 0; f < BW_LANES; ++f) {
+                const float er = 0.5f * (ar[f] + cr[f]), ei = 0.5f * (ai[f] - ci[f]);
+                const float or_ = 0.5f * (ai[f] + ci[f]), oi = 0.5f * (cr[f] - ar[f]);
+                const float vr = c * or_ + s * oi, vi = c * oi - s * or_;
+                const float xr = er + vr, xi = ei + vi, yr = er - vr, yi = ei - vi;
+                const float vk = sqrtf(xr * xr + xi * xi) * sc;
+                const float vq = sqrtf(yr * yr + yi * yi) * sc;
+                ar[f] = vk;
+                cr[f] = vq;
+                tot[f] += (double)vk + (double)vq;
+                const int take_k = vk >= lo[f] && k > best[f];
+                best[f] = take_k ? k : best[f];
+                bestv[f] = take_k ? vk : bestv[f];
+                const int take_q = vq >= lo[f] && kq > best[f];
+                best[f] = take_q ? kq : best[f];
+                bestv[f] = take_q ? vq : bestv[f];
+            }
+        }
+    }
+    for (int f = 0; f < BW_LANES; ++f) {
+        /* Roll-on: the first count of bins whose cumulative magnitude reaches the fraction of
+         * the total; ambiguous when either side of the step is within the error reach. */
+        const double thresh = tot[f] * fraction;
+        double cumulative = 0.0, previous = -HUGE_VAL;
+        int64_t counter = 1;
+        while (cumulative < thresh && counter < n_bins) {
+            previous = cumulative;
+            cumulative +=
+                (double)(counter < m ? re[p->bitrev[counter] * BW_LANES + f] : nyq[f]);
+            ++counter;
+        }
+        const double slack = ((double)counter + fraction * (double)n_bins) * err[f];
+        int amb = cumulative - thresh <= slack || thresh - previous <= slack;
+        /* Roll-off: the highest bin that could reach thr; ambiguous unless it surely does. */
+        if (best[f] >= 0 && !(bestv[f] >= hi[f])) amb = 1;
+        level[f] = tot[f];
+        rollon[f] = counter - 1;
+        rolloff[f] = best[f];
+        ambiguous[f] = (uint8_t)amb;
+    }
+}
+
+/* Per frame of x (frame t: x[t hop ...], nfft samples, all inside x), the bandwidth decisions
+ * of the boxcar spectrogram with the mean removed, magnitudes |X_k| scale:
+ *   level[t]: sum over bins of the magnitude; rollon[t]: the roll-on bin (first count of bins,
+ *   minus one, whose cumulative magnitude reaches fraction of level); rolloff[t]: the highest
+ *   bin with magnitude >= thr, or -1; err[t] = err_per_l1 * scale * sum |x| over the frame,
+ *   a bound on each magnitude's error; ambiguous[t] = 1 where a roll-on or roll-off decision
+ *   lies within that bound of its threshold (or the frame is too quiet for the bound to hold),
+ *   so the float decisions may differ from exact ones (the caller redoes those frames).
+ * The transform is fft_lanes_f32 (16 frames per vector), magnitudes in float, sums in double.
+ * nfft must be a power of two >= 8, tables as for dafx_timbral_stft. Returns 0, or -1 when
+ * work buffers could not be allocated. */
+int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t frames,
+                               int64_t nfft, const double *cos_m, const double *sin_m,
+                               const double *cos_n, const double *sin_n, const int64_t *bitrev,
+                               double scale, double thr, double fraction, double err_per_l1,
+                               double *level, int64_t *rollon, int64_t *rolloff,
+                               uint8_t *ambiguous, double *err) {
+    if (frames <= 0) return 0;
+    const int64_t m = nfft / 2;
+    int64_t log2m = 0;
+    while (((int64_t)1 << log2m) < m) ++log2m;
+    const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
+    const size_t rows = (size_t)m * BW_LANES;
+    float *re = aligned_alloc(64, sizeof(float) * rows);
+    float *im = aligned_alloc(64, sizeof(float) * rows);
+    double *ones = malloc(sizeof(double) * (size_t)nfft);
+    const int64_t blocks = (frames - 1) + (nfft + hop - 1) / hop;
+    double *block_l1 = malloc(sizeof(double) * (size_t)(blocks > 0 ? blocks : 1));
+    if (!re || !im || !ones || !block_l1) {
+        free(re);
+        free(im);
+        free(ones);
+        free(block_l1);
+        return -1;
+    }
+    for (int64_t i = 0; i < nfft; ++i) ones[i] = 1.0;
+    /* sum |x| per hop-block; a frame's is the sum of its blocks when hop divides nfft. */
+    const int blockwise = nfft % hop == 0;
+    if (blockwise) {
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t lo = b * hop, hi = lo + hop < n ? lo + hop : n;
+            double s = 0.0;
+            for (int64_t i = lo; i < hi; ++i) s += fabs(x[i]);
+            block_l1[b] = s;
+        }
+    }
+    const frames_t g = {x, ones, n, 0, hop, frames, nfft, nfft, 0};
+    for (int64_t t0 = 0; t0 < frames; t0 += BW_LANES) {
+        const int64_t used = frames - t0 < BW_LANES ? frames - t0 : BW_LANES;
+        double e[BW_LANES], lv[BW_LANES];
+        int64_t on[BW_LANES], off[BW_LANES];
+        uint8_t amb[BW_LANES];
+        double l1[BW_LANES];
+        for (int f = 0; f < BW_LANES; ++f) {
+            double s = 0.0;
+            if (f < used) {
+                const int64_t start = (t0 + f) * hop;
+                if (blockwise) {
+                    for (int64_t b = 0; b < nfft / hop; ++b) s += block_l1[t0 + f + b];
+                } else {
+                    for (int64_t i = 0; i < nfft; ++i) s += fabs(x[start + i]);
+                }
+            }
+            l1[f] = s;
+            e[f] = err_per_l1 * scale * s;
+        }
+        load_frames_f32(&g, t0, re, im);
+        fft_lanes_f32(&p, re, im);
+        bandwidth_group(&p, re, im, e, scale, thr, fraction, lv, on, off, amb);
+        for (int64_t f = 0; f < used; ++f) {
+            level[t0 + f] = lv[f];
+            rollon[t0 + f] = on[f];
+            rolloff[t0 + f] = off[f];
+            /* Below this the float transform's underflow could exceed the bound. */
+            ambiguous[t0 + f] = amb[f] || !(l1[f] > 1e-12);
+            err[t0 + f] = e[f];
+        }
+    }
+    free(re);
+    free(im);
+    free(ones);
+    free(block_l1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Onset strength from mel powers                                                             */
 /* ---------------------------------------------------------------------------------------- */
 

@@ -14,3 +14,9 @@ int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop
                           double *mel);
 void dafx_timbral_mel_flux(double *mel, int64_t frames, int64_t n_mels, double amin, double top_db,
                            double *env);
+int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t frames,
+                               int64_t nfft, const double *cos_m, const double *sin_m,
+                               const double *cos_n, const double *sin_n, const int64_t *bitrev,
+                               double scale, double thr, double fraction, double err_per_l1,
+                               double *level, int64_t *rollon, int64_t *rolloff,
+                               uint8_t *ambiguous, double *err);

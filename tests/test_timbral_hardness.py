@@ -194,6 +194,144 @@ def test_bandwidth_array_of_a_clip_shorter_than_a_frame_is_empty():
     assert H.bandwidth_array(np.ones(100), 44100).shape == (0,)
 
 
+needs_native = pytest.mark.skipif(not native.available(), reason="the C library is not built")
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=bandwidth_signals(), db=st.sampled_from([-75.0, -40.0, -100.0]))
+def test_bandwidth_array_scipy_float32_route_equals_float64(x, db):
+    thresh = 10 ** (db / 20)
+    fast = H.bandwidth_array(x, 44100, rolloff_thresh=thresh, use_native=False)
+    exact = H.bandwidth_array(x, 44100, rolloff_thresh=thresh, exact=True)
+    np.testing.assert_array_equal(fast, exact)
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(
+    x=bandwidth_signals(),
+    nperseg=st.sampled_from([8, 64, 512, 1024, 1000]),  # 1000: the scipy route
+    hop=st.sampled_from([1, 3, 32, 100, 128]),
+    offset=st.sampled_from([0.0, 0.3, -2.0]),
+    db=st.sampled_from([-75.0, -20.0, -120.0]),
+)
+def test_bandwidth_array_native_route_equals_float64_for_any_framing(x, nperseg, hop, offset, db):
+    # Hops that do not divide the frame, DC offsets (the boxcar's mean removal only zeroes DC)
+    # and thresholds near the spectrum's level all reach the C kernel's ambiguity tests.
+    if hop > nperseg:
+        hop = nperseg
+    x = x[: 40 * hop + nperseg] + offset * np.max(np.abs(x))
+    thresh = 10 ** (db / 20)
+    args = (x, 44100, nperseg, hop, thresh)
+    fast = H.bandwidth_array(*args)
+    exact = H.bandwidth_array(*args, exact=True)
+    np.testing.assert_array_equal(fast, exact)
+
+
+@needs_native
+def test_bandwidth_array_native_route_on_extreme_levels():
+    rng = np.random.default_rng(11)
+    n = 4096 + 128 * 40
+    quiet = rng.standard_normal(n) * np.logspace(-30, 0, n)  # frames below the float range too
+    loud = np.sign(rng.standard_normal(n)) * 1e6
+    steps = np.repeat(rng.uniform(-1, 1, n // 64 + 1), 64)[:n]  # equal magnitudes: ties
+    for x in (quiet, loud, steps, np.zeros(n)):
+        for thresh in (1e-12, 1e-4, 1.0):
+            fast = H.bandwidth_array(x, 44100, rolloff_thresh=thresh)
+            exact = H.bandwidth_array(x, 44100, rolloff_thresh=thresh, exact=True)
+            np.testing.assert_array_equal(fast, exact)
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(12))
+def test_bandwidth_array_native_route_on_thresholds_at_a_magnitude(seed):
+    # A roll-off threshold equal to one bin's float64 magnitude, or a roll-on fraction equal to
+    # one cumulative sum's, in a frame that is neither the loudest nor the quietest (those are
+    # always redone in float64): the float transform lands on either side of the threshold,
+    # so only the ambiguity tests keep the result exact.
+    rng = np.random.default_rng(seed)
+    nperseg, hop, frames = 512, 64, 9
+    x = rng.standard_normal(nperseg + (frames - 1) * hop)
+    scale = np.sqrt(1.0 / (44100 * nperseg))
+    seg = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::hop]
+    mags = np.abs(np.fft.rfft(seg, axis=-1)) * scale
+    mags[:, 0] = 0.0
+    j = int(np.argsort(mags.sum(axis=1))[frames // 2])
+    thresh, fraction = 1e-3, 0.05
+    if seed % 2:
+        thresh = mags[j, rng.integers(100, 200) :].max()
+    else:
+        fraction = np.cumsum(mags[j])[rng.integers(5, 40)] / mags[j].sum()
+    args = (x, 44100, nperseg, hop, thresh, fraction)
+    np.testing.assert_array_equal(H.bandwidth_array(*args), H.bandwidth_array(*args, exact=True))
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 40),
+    bins=st.integers(1, 70),
+    zeros=st.floats(0.0, 1.0),
+    ties=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_percussive_mask_native_equals_numba(frames, bins, zeros, ties, seed):
+    rng = np.random.default_rng(seed)
+    spec = (rng.standard_normal((frames, bins)) + 1j * rng.standard_normal((frames, bins))).astype(
+        np.complex64
+    )
+    if ties:
+        harm = rng.integers(0, 3, (frames, bins)).astype(np.float32)
+        perc = rng.integers(0, 3, (frames, bins)).astype(np.float32)
+    else:
+        harm = rng.exponential(1.0, (frames, bins)).astype(np.float32)
+        perc = rng.exponential(1.0, (frames, bins)).astype(np.float32)
+    drop = rng.random((frames, bins)) < zeros
+    harm[drop] = 0.0
+    perc[drop & (rng.random((frames, bins)) < 0.7)] = 0.0
+    harm[0, 0] = perc[0, 0] = np.float32(1e-42)  # subnormal
+    expected = spec.copy()
+    H._apply_percussive_mask(expected, harm, perc, H._TINY)
+    got = spec.copy()
+    assert H._percussive_mask_native(got, harm, perc)
+    np.testing.assert_array_equal(got.view(np.float32), expected.view(np.float32))
+
+
+def _normalise_overlap_plain(buf, n_frames, window, hop, tiny):
+    # The definition: per output sample, the squared windows of the frames covering it summed
+    # frame by frame.
+    size = window.shape[0]
+    out = np.empty(hop * (n_frames - 1))
+    for i in range(out.shape[0]):
+        pos = i + size // 2
+        total = 0.0
+        for t in range(n_frames):
+            if t * hop <= pos < t * hop + size:
+                w = window[pos - t * hop]
+                total += w * w
+        out[i] = buf[pos] / total if total > tiny else buf[pos]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(1, 40),
+    hop=st.integers(1, 40),
+    n_frames=st.integers(1, 30),
+    gaps=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_normalise_overlap_equals_its_definition(size, hop, n_frames, gaps, seed):
+    rng = np.random.default_rng(seed)
+    window = rng.random(size)
+    if gaps:
+        window[rng.random(size) < 0.3] = 0.0  # zero sums: left undivided
+    buf = rng.standard_normal(size + hop * (n_frames - 1))
+    got = H._normalise_overlap(buf, n_frames, window, hop, H._TINY)
+    expected = _normalise_overlap_plain(buf, n_frames, window, hop, H._TINY)
+    np.testing.assert_array_equal(got, expected)
+
+
 envelopes = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=400).map(np.array)
 
 
@@ -332,3 +470,31 @@ def test_hardness_never_raises_and_stays_finite(x):
         assert flags & Flag.FALLBACK and value == 0.0
     if x.shape[0] < SHORTEST and np.any(x):
         assert flags & Flag.TOO_SHORT
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(0, 300),
+    step=st.integers(1, 40),
+    hop=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rms_envelope_blocks_equal_their_definition(n, step, hop, seed):
+    # The kernel sums four blocks side by side; each block must still be summed in sample
+    # order, so the result is the plain loop's to the bit.
+    from dafxkit.descriptors.timbral._common import _rms_envelope
+
+    x = np.random.default_rng(seed).standard_normal(n)
+    expected = []
+    i = 0
+    while i < n - step:
+        acc = 0.0
+        for v in x[i : i + step]:
+            acc += v * v
+        expected.append(np.sqrt(acc / step))
+        i += hop
+    acc = 0.0
+    for v in x[i:]:
+        acc += v * v
+    expected.append(np.sqrt(acc / (n - i)) if n > i else 0.0)
+    np.testing.assert_array_equal(_rms_envelope(x, step, hop), expected)

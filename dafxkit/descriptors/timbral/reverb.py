@@ -157,16 +157,21 @@ def _variance(d, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _max_loglf(d, lo, n, inv_powers, log_powers_cum, t_quant):
+def _max_loglf(d, lo, n, inv_powers_t, log_powers_cum, t_quant):
     # Maximum-likelihood RT among t_quant for a Laplacian decay a**k over h = d[lo:lo + n]:
     #   ll = -n log 2 - n log(sigma) - sum_k log(a^k) - (1/sigma) sum_k a^-k |h_k|
-    # with sigma = (1/n) sum_k a^-k |h_k|.
+    # with sigma = (1/n) sum_k a^-k |h_k|. inv_powers_t[k, i] = a_i^-k. The sums for every a_i
+    # advance together (each still in k order), so they do not wait on one another.
     best = -np.inf
     best_idx = 0
-    for i in range(t_quant.shape[0]):
-        s1 = 0.0
-        for k in range(n):
-            s1 += inv_powers[i, k] * abs(d[lo + k])
+    n_t = t_quant.shape[0]
+    sums = np.zeros(n_t)
+    for k in range(n):
+        h = abs(d[lo + k])
+        for i in range(n_t):
+            sums[i] += inv_powers_t[k, i] * h
+    for i in range(n_t):
+        s1 = sums[i]
         sigma = s1 / n
         ll = -n * math.log(2.0) - n * math.log(sigma) - log_powers_cum[i, n] - (1.0 / sigma) * s1
         if i == 0 or ll > best:  # the first maximum, as np.argmax
@@ -189,7 +194,7 @@ def _rt_channel(
     rt_initial,
     t_quant,
     hist_limits,
-    inv_powers,
+    inv_powers_t,
     log_powers_cum,
 ):
     # phases[p] holds x[p::down] (zero-padded to a common length). A frame starting at sample
@@ -230,7 +235,7 @@ def _rt_channel(
                 min_pre = min_cur
             else:
                 if cnt >= nos_min:
-                    rt_ml = _max_loglf(d, base, cnt * n_sub, inv_powers, log_powers_cum, t_quant)
+                    rt_ml = _max_loglf(d, base, cnt * n_sub, inv_powers_t, log_powers_cum, t_quant)
                 break
         if rt_ml >= 0:
             hist_counter += 1
@@ -263,11 +268,12 @@ def _rt_channel(
 
 @functools.lru_cache(maxsize=16)
 def _tables(sample_rate: int) -> tuple[RtEstimatorParams, np.ndarray, np.ndarray]:
-    # a_i^-k for k < n_frame, and cumulative sums of log(a_i^k), per rate: the likelihood's
-    # terms, computed with numpy's power as the reference computes them per frame.
+    # a_i^-k as [k, i] for k < n_frame, and cumulative sums of log(a_i^k) as [i, k], per rate:
+    # the likelihood's terms, computed with numpy's power as the reference computes them per
+    # frame.
     par = RtEstimatorParams.for_rate(sample_rate)
     k = np.arange(par.n_frame)
-    inv_powers = np.ascontiguousarray(par.decay[:, None] ** (-1.0 * k[None, :]))
+    inv_powers = np.ascontiguousarray((par.decay[:, None] ** (-1.0 * k[None, :])).T)
     log_powers = np.log(par.decay[:, None] ** k[None, :])
     log_powers_cum = np.zeros((par.decay.shape[0], par.n_frame + 1))
     np.cumsum(log_powers, axis=1, out=log_powers_cum[:, 1:])
