@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -10,6 +11,15 @@ import numpy as np
 import pytest
 
 from dafxkit import registry
+
+#: Real music for the agreement tests that need it (they skip without it): the clips
+#: `benchmarks/make_music_clips.sh` cuts, in data/music_clips or where DAFXKIT_MUSIC_CLIPS says.
+_DEFAULT_CLIPS = Path(__file__).resolve().parent.parent / "data" / "music_clips"
+MUSIC_CLIPS = Path(os.environ.get("DAFXKIT_MUSIC_CLIPS", _DEFAULT_CLIPS))
+
+
+def music_clip_paths() -> list[Path]:
+    return sorted(MUSIC_CLIPS.glob("*.wav")) if MUSIC_CLIPS.is_dir() else []
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,10 @@ from dafxkit.descriptors.timbral._frontend import Analysis, Flag
 from dafxkit.descriptors.timbral.brightness import brightness
 from dafxkit.descriptors.timbral.depth import depth
 from dafxkit.signals import test_signal as music_signal
+from tests.conftest import music_clip_paths
 
 FS = 44100
 DESCRIPTORS = {"brightness": brightness, "depth": depth}
-CLIPS = Path("/work/data/music_clips")
 
 
 def _reference():
@@ -184,13 +183,13 @@ def test_a_long_clip_runs():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CLIPS.exists(), reason="the real music clips are not on this machine")
+@pytest.mark.skipif(not music_clip_paths(), reason="no real music clips (DAFXKIT_MUSIC_CLIPS)")
 def test_real_music_clips_agree_with_the_reference():
     import soundfile as sf
 
     ours = {name: [] for name in DESCRIPTORS}
     refs = {name: [] for name in DESCRIPTORS}
-    for path in sorted(CLIPS.glob("clip*.wav")):
+    for path in music_clip_paths():
         x, fs = sf.read(path)
         x = np.atleast_2d(x.T)
         an = Analysis(x, fs)

@@ -23,6 +23,7 @@ from dafxkit.descriptors.timbral._frontend import (
 )
 from dafxkit.errors import AudioError
 from dafxkit.signals import test_signal as music_signal
+from tests.conftest import music_clip_paths
 
 FS = 44100
 
@@ -392,16 +393,13 @@ def test_shared_results_are_cached_per_argument():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not __import__("pathlib").Path("/work/data/music_clips").exists(),
-    reason="the real music clips are not on this machine",
-)
+@pytest.mark.skipif(not music_clip_paths(), reason="no real music clips (DAFXKIT_MUSIC_CLIPS)")
 def test_real_clips_prepare_and_find_onsets_as_the_reference():
     import soundfile as sf
 
     tu = _util()
-    for i in range(0, 60, 6):
-        x, fs = sf.read(f"/work/data/music_clips/clip{i:03d}.wav")
+    for path in music_clip_paths()[::6]:
+        x, fs = sf.read(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected, _ = tu.file_read(x, fs)
