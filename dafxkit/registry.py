@@ -277,7 +277,7 @@ def check(kinds: tuple[str, ...] = tuple(GROUPS), *, smoke: bool = True) -> list
             except PluginLoadError as exc:
                 cause = exc.__cause__ or exc
                 if isinstance(cause, MissingDependencyError):
-                    detail = f"optional dependency missing: {cause}"
+                    detail = str(cause)
                     problems.append(
                         PluginProblem(kind, name, "unavailable", origin, str(exc), detail)
                     )

@@ -83,12 +83,9 @@ case "$task" in
 install)
     say "done; activate with: source $venv/bin/activate" ;;
 demo)
-    mkdir -p out
-    dafxkit effects list
-    dafxkit example-audio out/example.wav
-    dafxkit process out/example.wav --effect distortion --param drive_db=24 --param mix=0.8 \
-        -o out/example_distortion.wav "$@"
-    say "done: listen to out/example.wav and out/example_distortion.wav" ;;
+    # The main job: train a controller for the distortion on the built-in synthetic music
+    # (short β-VAE pre-training, SPSA through the effect, evaluation against baselines).
+    dafxkit train --effect distortion "$@" ;;
 test)
     python -m pytest "$@" ;;
 esac

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dafxkit import __version__
-from dafxkit.cli import bench, data, features, plugins, process
+from dafxkit.cli import bench, data, features, plugins, process, train
 
 app = typer.Typer(
     name="dafxkit",
@@ -23,6 +23,10 @@ app.add_typer(plugins.plugins_app, name="plugins")
 app.add_typer(bench.bench_app, name="bench")
 app.command("process")(process.process)
 app.command("generate")(data.generate)
+app.command("train")(train.train)
+app.command("train-vae")(train.train_vae)
+app.command("evaluate")(train.evaluate)
+app.command("apply")(train.apply)
 bench.bench_app.command("data")(data.bench)
 app.command("example-audio")(process.example_audio)
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from dafxkit import registry
 from dafxkit.cli._common import console, err_console, reports_errors
-from dafxkit.errors import PluginError
+from dafxkit.errors import MissingDependencyError, PluginError
 
 effects_app = typer.Typer(help="List and inspect installed effects.", no_args_is_help=True)
 features_app = typer.Typer(help="List installed feature extractors.", no_args_is_help=True)
@@ -27,8 +27,15 @@ def _loaded(kind: str) -> list[tuple[str, str, Any, str | None]]:
         try:
             rows.append((name, origin, registry.load(kind, name), None))  # type: ignore[arg-type]
         except PluginError as exc:
-            rows.append((name, origin, None, getattr(exc, "detail", str(exc))))
+            rows.append((name, origin, None, _problem(exc)))
     return rows
+
+
+def _problem(exc: PluginError) -> str:
+    """A table cell for a plugin that did not load: unusable here (yellow) or broken (red)."""
+    if isinstance(exc.__cause__, MissingDependencyError):
+        return f"[yellow]not usable here: {exc.__cause__}[/]"
+    return f"[red]broken: {getattr(exc, 'detail', exc)}[/]"
 
 
 def _broken_note(n_broken: int) -> None:
@@ -50,7 +57,7 @@ def effects_list() -> None:
     for name, origin, fx, error in _loaded("effect"):
         if fx is None:
             broken += 1
-            table.add_row(name, origin, "", "", f"[red]broken: {error}[/]")
+            table.add_row(name, origin, "", "", error)
             continue
         available = fx.available_backends()
         backends = " ".join(b if b in available else f"[dim strike]{b}[/]" for b in fx.backends)
@@ -102,7 +109,7 @@ def features_list() -> None:
     for name, origin, fe, error in _loaded("feature"):
         if fe is None:
             broken += 1
-            table.add_row(name, origin, "", f"[red]broken: {error}[/]")
+            table.add_row(name, origin, "", error)
         else:
             table.add_row(name, origin, ", ".join(fe.feature_names), fe.description)
     console.print(table)
@@ -127,7 +134,7 @@ def encoders_list() -> None:
             )
         except PluginError as exc:
             broken += 1
-            table.add_row(name, origin, "", "", f"[red]broken: {getattr(exc, 'detail', exc)}[/]")
+            table.add_row(name, origin, "", "", _problem(exc))
     console.print(table if names else "no encoders installed (entry-point group dafxkit.encoders)")
     _broken_note(broken)
 

@@ -1,0 +1,230 @@
+"""`dafxkit train`, `train-vae`, `evaluate` and `apply`: training runs and their use."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dafxkit.cli._common import console, reports_errors
+
+_DEFAULTS_NOTE = "Default: the value in --config, else the built-in default."
+
+
+def _config(config_path: Path | None, **flags: Any):
+    from dafxkit.train.config import TrainConfig, load_config
+
+    base = load_config(config_path) if config_path is not None else TrainConfig()
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if "effect" in changes:
+        changes["effect"] = tuple(changes["effect"])
+    return base.replace(**changes)
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int, record: dict[str, float]) -> None:
+        if stage not in tasks:
+            label = "β-VAE pre-training" if stage == "vae" else "controller (SPSA)"
+            tasks[stage] = bar.add_task(label, total=total, info="")
+        keys = ("loss", "recon", "kl") if stage == "vae" else ("mrstft", "val_mrstft")
+        info = "  ".join(f"{k} {record[k]:.4f}" for k in keys if k in record)
+        bar.update(tasks[stage], completed=done, info=info)
+
+    return bar, update
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    methods = summary["methods"]
+    units = summary["units"]
+    table = Table(title=f"held-out pairs: {summary['n_test']} ({summary['effect']})")
+    table.add_column("method")
+    table.add_column("MR-STFT", justify="right")
+    for name, unit in units.items():
+        table.add_column(f"MAE {name}" + (f" ({unit})" if unit else ""), justify="right")
+    descriptors = list(methods["model"].get("descriptor_mae", {}))
+    for name in descriptors:
+        table.add_column(f"Δ{name}", justify="right")
+    for method, res in methods.items():
+        table.add_row(
+            method,
+            f"{res['mrstft']:.4f}",
+            *(f"{res['param_mae'][p]:.3g}" for p in units),
+            *(f"{res['descriptor_mae'][d]:.2f}" for d in descriptors),
+        )
+    console.print(table)
+    console.print(
+        f"model vs random: {100 * summary['improvement_vs_random']:.1f} % lower; "
+        f"vs dataset mean: {100 * summary['improvement_vs_dataset_mean']:.1f} % lower"
+    )
+
+
+@reports_errors
+def train(
+    effect: Annotated[
+        list[str] | None, typer.Option("--effect", help="Effect; repeat for a chain.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Source URI: synthetic, folder:P, musdb:P.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Controller steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (models only).")] = None,
+    vae: Annotated[str | None, typer.Option(help="Reuse this VAE checkpoint.")] = None,
+    mode: Annotated[str | None, typer.Option(help="reference or descriptor.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of data, init and training.")] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Clip sample rate (Hz).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Clip length (s).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Controller learning rate.")] = None,
+    z_dim: Annotated[int | None, typer.Option(help="Control-space size (2-8).")] = None,
+    beta_z: Annotated[float | None, typer.Option(help="Weight of the KL on z.")] = None,
+    param_loss: Annotated[float | None, typer.Option(help="Weight of the θb loss.")] = None,
+    spsa_k: Annotated[int | None, typer.Option(help="SPSA directions per step.")] = None,
+    finetune_encoder: Annotated[
+        bool | None, typer.Option("--finetune-encoder/--freeze-encoder", help="Train the encoder.")
+    ] = None,
+    vae_steps: Annotated[int | None, typer.Option(help="β-VAE pre-training steps.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML with any settings.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
+) -> None:
+    """Train a controller for an effect through SPSA, then evaluate it against baselines.
+
+    Every setting is a field of the run's config.toml; flags override --config."""
+    from dafxkit.train import loop
+
+    if resume is not None:
+        run_dir, cfg = resume, None
+    else:
+        cfg = _config(
+            config,
+            effect=effect,
+            data=data,
+            steps=steps,
+            batch_size=batch_size,
+            device=device,
+            vae=vae,
+            mode=mode,
+            seed=seed,
+            sample_rate=sample_rate,
+            seconds=seconds,
+            lr=lr,
+            z_dim=z_dim,
+            beta_z=beta_z,
+            param_loss=param_loss,
+            spsa_k=spsa_k,
+            finetune_encoder=finetune_encoder,
+            vae_steps=vae_steps,
+        )
+        loop.check_config(cfg)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = out or Path("runs") / f"{cfg.effect_name.replace('>', '-')}-{stamp}"
+        console.print(f"run folder: [bold]{run_dir}[/]")
+    bar, update = _progress()
+    started = time.perf_counter()
+    with bar:
+        summary = loop.train(cfg, run_dir, resume=resume is not None, progress=update)
+    _print_summary(summary)
+    console.print(f"done in {time.perf_counter() - started:.0f} s; summary: {run_dir}/summary.json")
+
+
+@reports_errors
+def train_vae(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write.")] = Path("vae.pt"),
+    data: Annotated[str | None, typer.Option(help="Source URI.")] = None,
+    effect: Annotated[
+        list[str] | None, typer.Option("--effect", help="Effect(s) for the effected clips.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Clip sample rate (Hz).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML with any settings.")] = None,
+) -> None:
+    """Pre-train the β-VAE on clean and effected clips (the Encoder `vae`)."""
+    from dafxkit.train import loop
+
+    cfg = _config(
+        config,
+        data=data,
+        effect=effect,
+        vae_steps=steps,
+        sample_rate=sample_rate,
+        device=device,
+        seed=seed,
+    )
+    loop.check_config(cfg)
+    bar, update = _progress()
+    with bar:
+        loop.train_vae(cfg, out, progress=update)
+    console.print(f"wrote {out}")
+
+
+@reports_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+) -> None:
+    """Evaluate a run on held-out pairs against random, dataset-mean and oracle parameters."""
+    from dafxkit.train.evaluation import evaluate as run_evaluation
+
+    _print_summary(run_evaluation(run, which=checkpoint))
+
+
+@reports_errors
+def apply(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    audio_in: Annotated[Path, typer.Argument(help="Input audio file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output audio file.")],
+    reference: Annotated[
+        Path | None, typer.Option(help="Reference audio (reference mode).")
+    ] = None,
+    brightness: Annotated[
+        float | None, typer.Option(help="Brightness change (descriptor mode).")
+    ] = None,
+    depth: Annotated[float | None, typer.Option(help="Depth change (descriptor mode).")] = None,
+    z: Annotated[str | None, typer.Option(help="Point of the control space: v1,v2,…")] = None,
+) -> None:
+    """Process a file with a trained controller; prints the parameters in physical units."""
+    from dafxkit.audio import read_audio, write_audio
+    from dafxkit.errors import DafxError
+    from dafxkit.train.loop import apply as run_apply
+
+    x, rate = read_audio(audio_in)
+    ref = read_audio(reference)[0] if reference is not None else None
+    change = None
+    if brightness is not None or depth is not None:
+        change = {k: v for k, v in (("brightness", brightness), ("depth", depth)) if v is not None}
+    zs = None
+    if z is not None:
+        try:
+            zs = [float(v) for v in z.split(",")]
+        except ValueError:
+            raise DafxError(f"--z expects comma-separated numbers; got {z!r}") from None
+    y, params = run_apply(run, x, rate, reference=ref, descriptor_change=change, z=zs)
+    for name, value in params.items():
+        console.print(f"{name} = {value:.4g}")
+    write_audio(output, y, rate)
+    console.print(f"wrote {output}")

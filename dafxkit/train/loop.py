@@ -1,0 +1,460 @@
+"""The training loops: β-VAE pre-training and the controller trained through SPSA, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dafxkit.errors import DafxError
+from dafxkit.models.controller import Controller
+from dafxkit.models.losses import MultiResolutionSTFTLoss
+from dafxkit.models.vae import BetaVAE, VAEEncoder, atomic_save, beta_at, kl_divergence, vae_loss
+from dafxkit.spsa import EffectLayer
+from dafxkit.train.config import ConfigError, TrainConfig, load_config, save_config
+from dafxkit.train.data import VAE_OFFSET, VAL_OFFSET, PairBatches
+
+__all__ = ["train", "train_vae", "apply", "resolve_device", "check_config", "load_run"]
+
+Progress = Callable[[str, int, int, dict[str, float]], None]
+
+#: Descriptor changes are on the timbral 0–100 scale; this brings them near unit size.
+DESCRIPTOR_SCALE = 10.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def check_config(config: TrainConfig) -> Any:
+    """Everything that can be checked before training starts; returns the loaded effect."""
+    from dafxkit import registry
+
+    try:
+        effect = registry.load_effect(config.effect_name)
+    except DafxError as exc:
+        raise ConfigError(f"effect {config.effect_name!r}: {exc}") from None
+    resolve_device(config.device)
+    if config.vae:
+        vae = BetaVAE.load(config.vae)
+        _check_vae(vae, config, config.vae)
+    from dafxkit.data import open_source
+
+    open_source(config.data, sample_rate=config.sample_rate)
+    return effect
+
+
+def _check_vae(vae: BetaVAE, config: TrainConfig, where: str) -> None:
+    if vae.sample_rate != config.sample_rate:
+        raise ConfigError(
+            f"VAE checkpoint {where!r} was trained at {vae.sample_rate} Hz but this run uses "
+            f"{config.sample_rate} Hz: pass --sample-rate {vae.sample_rate} or train a VAE at "
+            f"{config.sample_rate} Hz (`dafxkit train-vae`)"
+        )
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the kill
+        if rec.get("step", 0) <= step:
+            kept.append(line)
+    path.write_text("".join(f"{k}\n" for k in kept), encoding="utf-8")
+
+
+# -- β-VAE ---------------------------------------------------------------------------------
+
+
+def _vae_cache_path(config: TrainConfig) -> Path:
+    keys = (
+        "effect",
+        "data",
+        "seed",
+        "sample_rate",
+        "seconds",
+        "channels",
+        "augment",
+        "latent_dim",
+        "vae_steps",
+        "vae_batch_size",
+        "vae_lr",
+        "vae_beta",
+        "vae_warmup",
+        "vae_examples",
+    )
+    blob = json.dumps({k: config.to_dict()[k] for k in keys}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    root = Path(os.environ.get("DAFXKIT_CACHE", Path.home() / ".cache" / "dafxkit"))
+    return root / "vae" / f"vae-{digest}.pt"
+
+
+def train_vae(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    data: PairBatches | None = None,
+    progress: Progress | None = None,
+) -> BetaVAE:
+    """Pre-train the β-VAE on clean and effected clips and save it to ``out``.
+
+    The pool holds ``vae_examples`` pairs of the run's effect; every pair gives its clean clip
+    x and both effected clips ya, yb. Training on clean and effected audio (rather than clean
+    audio only) makes the latent describe what the effect changes, which is what the
+    controller needs to read off the input and the reference.
+    """
+    _seed_all(config.seed)
+    device = resolve_device(config.device)
+    data = data or PairBatches(config)
+    pool = data.held_out(VAE_OFFSET, config.vae_examples)
+    clips = torch.cat([pool["x"], pool["ya"], pool["yb"]])
+    vae = BetaVAE(sample_rate=config.sample_rate, latent_dim=config.latent_dim).to(device)
+    opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    vae.train()
+    for step in range(config.vae_steps):
+        idx = torch.randint(0, len(clips), (config.vae_batch_size,), generator=gen)
+        batch = clips[idx].to(device)
+        result = vae(batch)
+        loss, parts = vae_loss(result, beta_at(step, config.vae_beta, config.vae_warmup))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if progress is not None:
+            progress("vae", step + 1, config.vae_steps, {"loss": float(loss.detach()), **parts})
+    vae.eval()
+    vae.to("cpu").save(out)
+    return vae.to(device)
+
+
+# -- the controller ------------------------------------------------------------------------
+
+
+class System(torch.nn.Module):
+    """Encoder + controller (+ the effect layer): everything a run's checkpoint restores."""
+
+    def __init__(self, encoder: VAEEncoder, controller: Controller, layer: EffectLayer) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.controller = controller
+        self.layer = layer
+
+    def condition(self, batch: dict[str, torch.Tensor], emb_ref: torch.Tensor | None):
+        if self.controller.mode == "reference":
+            return emb_ref
+        d = batch["descriptors"]  # (B, 3, n_desc): x, ya, yb
+        return (d[:, 2] - d[:, 0]) / DESCRIPTOR_SCALE
+
+    def predict(
+        self, batch: dict[str, torch.Tensor], *, sample: bool | None = None
+    ) -> dict[str, torch.Tensor]:
+        frozen = not any(p.requires_grad for p in self.encoder.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            emb_x = self.encoder(batch["x"])
+            emb_ref = self.encoder(batch["yb"]) if self.controller.mode == "reference" else None
+        return self.controller(emb_x, self.condition(batch, emb_ref), sample=sample)
+
+
+def _build_system(config: TrainConfig, vae: BetaVAE, effect: Any) -> System:
+    encoder = VAEEncoder(model=vae)
+    if not config.finetune_encoder:
+        encoder.requires_grad_(False)
+    controller = Controller(
+        embedding_dim=encoder.embedding_dim,
+        n_params=effect.n_params,
+        z_dim=config.z_dim,
+        mode=config.mode,
+        n_descriptors=len(config.descriptors),
+        hidden=config.hidden,
+    )
+    layer = EffectLayer(effect, config.sample_rate, epsilon=config.spsa_epsilon, k=config.spsa_k)
+    return System(encoder, controller, layer)
+
+
+def _schedule(config: TrainConfig) -> Callable[[int], float]:
+    warmup = max(1, min(20, config.steps // 10))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, config.steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return factor
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def mrstft_per_item(
+    loss: MultiResolutionSTFTLoss, estimate: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    return torch.stack([loss(estimate[i : i + 1], target[i : i + 1]) for i in range(len(target))])
+
+
+@torch.no_grad()
+def validate(system: System, batch: dict[str, torch.Tensor], loss_fn, device) -> float:
+    system.eval()
+    out = system.predict(_to(batch, device), sample=False)
+    y = system.layer(batch["x"], out["params"].cpu())
+    system.train()
+    return float(loss_fn(y, batch["yb"]))
+
+
+def load_run(run: str | Path, which: str = "best") -> tuple[TrainConfig, System, dict[str, Any]]:
+    """A run's config, its system (on the CPU, eval mode) and the checkpoint's contents."""
+    from dafxkit import registry
+
+    run = Path(run)
+    path = run / f"{which}.pt"
+    if not path.is_file():
+        raise DafxError(f"{run}: no {which}.pt checkpoint (is it a `dafxkit train` run folder?)")
+    config = load_config(run / "config.toml")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    vae = BetaVAE.from_checkpoint(ckpt["vae"])
+    system = _build_system(config, vae, registry.load_effect(config.effect_name))
+    system.controller.load_state_dict(ckpt["controller"])
+    system.eval()
+    return config, system, ckpt
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: Progress | None = None,
+    evaluate_at_end: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir``; returns the summary (or the state at a stop).
+
+    ``stop_after`` ends the session after that many steps have been done in all, as a kill
+    would (the last checkpoint is written first); `train` with ``resume=True`` continues it.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise DafxError(f"{run_dir}: nothing to resume (no last.pt)")
+        config = load_config(run_dir / "config.toml")
+    elif (run_dir / "last.pt").exists():
+        raise DafxError(f"{run_dir} already holds a run; pass --resume or choose another folder")
+    effect = check_config(config)
+    device = resolve_device(config.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.toml")
+    metrics_path = run_dir / "metrics.jsonl"
+    data = PairBatches(config)
+
+    # β-VAE: given, cached, or trained now; the run folder always keeps its copy.
+    vae_path = run_dir / "vae.pt"
+    if not vae_path.is_file():
+        if config.vae:
+            shutil.copyfile(config.vae, vae_path)
+        else:
+            cached = _vae_cache_path(config)
+            if not cached.is_file():
+                train_vae(config, cached, data=data, progress=progress)
+            shutil.copyfile(cached, vae_path)
+    vae = BetaVAE.load(vae_path)
+    _check_vae(vae, config, str(vae_path))
+
+    _seed_all(config.seed)
+    system = _build_system(config, vae, effect).to(device)
+    trainable = [p for p in system.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=config.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
+    loss_fn = MultiResolutionSTFTLoss().to(device)
+    start, best, theta_sum, theta_n = (
+        0,
+        math.inf,
+        torch.zeros(effect.n_params, dtype=torch.float64),
+        0,
+    )
+    if resume:
+        ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
+        system.controller.load_state_dict(ckpt["controller"])
+        if config.finetune_encoder:
+            system.encoder.vae.load_state_dict(ckpt["vae"]["state"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start, best = ckpt["step"], ckpt["best_val"]
+        theta_sum, theta_n = ckpt["theta_sum"], ckpt["theta_n"]
+        _set_rng_state(ckpt["rng"], device)
+        _truncate_metrics(metrics_path, start)
+    val = data.held_out(VAL_OFFSET, config.n_val)
+
+    def checkpoint(step: int, name: str) -> None:
+        atomic_save(
+            {
+                "step": step,
+                "config": config.to_dict(),
+                "param_names": list(effect.param_names),
+                "controller": system.controller.state_dict(),
+                "vae": system.encoder.vae.checkpoint(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "best_val": best,
+                "theta_sum": theta_sum,
+                "theta_n": theta_n,
+                "theta_mean": (theta_sum / max(theta_n, 1)).tolist(),
+                "rng": _rng_state(device),
+            },
+            run_dir / name,
+        )
+
+    system.train()
+    t0 = time.perf_counter()
+    for step in range(start, config.steps):
+        batch = data.train_batch(step)
+        theta_sum += batch["theta_b"].double().sum(0)
+        theta_n += len(batch["theta_b"])
+        dev = _to(batch, device)
+        out = system.predict(dev)
+        y = system.layer(dev["x"], out["params"])
+        rec = loss_fn(y, dev["yb"])
+        kl = kl_divergence(out["mu"], out["logvar"])
+        loss = rec + config.beta_z * kl
+        if config.param_loss > 0:
+            loss = loss + config.param_loss * (out["params"] - dev["theta_b"]).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        record = {
+            "step": step + 1,
+            "loss": float(loss.detach()),
+            "mrstft": float(rec.detach()),
+            "kl": float(kl.detach()),
+            "lr": sched.get_last_lr()[0],
+            "param_mae": float((out["params"] - dev["theta_b"]).detach().abs().mean()),
+        }
+        done = step + 1
+        if done % config.eval_every == 0 or done == config.steps:
+            record["val_mrstft"] = validate(system, val, loss_fn, device)
+            if record["val_mrstft"] < best:
+                best = record["val_mrstft"]
+                checkpoint(done, "best.pt")
+        _append_jsonl(metrics_path, record)
+        if progress is not None:
+            progress("train", done, config.steps, record)
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            checkpoint(done, "last.pt")
+        if stop_after is not None and done >= stop_after and done < config.steps:
+            checkpoint(done, "last.pt")
+            return {"stopped_at": done}
+    seconds = time.perf_counter() - t0
+    if not (run_dir / "best.pt").exists():
+        checkpoint(config.steps, "best.pt")
+    if not evaluate_at_end:
+        return {"steps": config.steps, "train_seconds": seconds}
+    from dafxkit.train.evaluation import evaluate
+
+    return evaluate(run_dir, data=data)
+
+
+def apply(
+    run: str | Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    reference: np.ndarray | None = None,
+    descriptor_change: dict[str, float] | None = None,
+    z: list[float] | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Process ``audio`` ``(channels, samples)`` with the run's controller.
+
+    Exactly one of ``reference`` (reference mode), ``descriptor_change`` (descriptor mode: the
+    wanted change of each descriptor, on its own scale) or ``z`` (a point of the control space)
+    chooses the parameters. Returns the processed audio and the physical parameter values.
+    """
+    config, system, _ = load_run(run)
+    if sample_rate != config.sample_rate:
+        raise DafxError(
+            f"the input is at {sample_rate} Hz but the run was trained at {config.sample_rate} "
+            "Hz; resample it first"
+        )
+    given = sum(v is not None for v in (reference, descriptor_change, z))
+    if given != 1:
+        raise DafxError("give exactly one of a reference, descriptor changes or z")
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+    if x.shape[1] != config.channels:
+        x = x.mean(dim=1, keepdim=True).expand(1, config.channels, -1).contiguous()
+    with torch.no_grad():
+        if z is not None:
+            if len(z) != system.controller.z_dim:
+                raise DafxError(f"--z needs {system.controller.z_dim} values; got {len(z)}")
+            params = system.controller.decode(torch.tensor([z], dtype=torch.float32))
+        elif reference is not None:
+            if config.mode != "reference":
+                raise DafxError(
+                    "this run was trained in descriptor mode: give --brightness/--depth"
+                )
+            ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))[None]
+            ref = ref.mean(dim=1, keepdim=True).expand(1, config.channels, -1).contiguous()
+            out = system.controller(system.encoder(x), system.encoder(ref), sample=False)
+            params = out["params"]
+        else:
+            if config.mode != "descriptor":
+                raise DafxError("this run was trained in reference mode: give --reference")
+            assert descriptor_change is not None
+            unknown = set(descriptor_change) - set(config.descriptors)
+            if unknown:
+                raise DafxError(
+                    f"unknown descriptor(s) {sorted(unknown)}; the run has "
+                    f"{list(config.descriptors)}"
+                )
+            cond = torch.tensor(
+                [[descriptor_change.get(d, 0.0) / DESCRIPTOR_SCALE for d in config.descriptors]],
+                dtype=torch.float32,
+            )
+            params = system.controller(system.encoder(x), cond, sample=False)["params"]
+        y = system.layer(x, params)
+    physical = {
+        k: float(v[0]) for k, v in system.layer.effect.denormalise(params.double().numpy()).items()
+    }
+    return y[0].numpy(), physical

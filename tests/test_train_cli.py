@@ -1,0 +1,110 @@
+"""`train`, `evaluate`, `apply`, `train-vae` through Typer's CliRunner (tiny settings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dafxkit.cli import train as commands
+from dafxkit.train import TrainConfig, save_config
+
+TINY = dict(
+    steps=4,
+    batch_size=4,
+    sample_rate=8000,
+    seconds=0.5,
+    vae_steps=2,
+    vae_examples=8,
+    vae_batch_size=8,
+    n_val=4,
+    n_test=4,
+    eval_every=2,
+    checkpoint_every=2,
+    hidden=32,
+    latent_dim=8,
+    descriptors=(),
+    n_audio_examples=1,
+    spsa_k=1,
+)
+
+app = typer.Typer()
+app.command("train")(commands.train)
+app.command("train-vae")(commands.train_vae)
+app.command("evaluate")(commands.evaluate)
+app.command("apply")(commands.apply)
+runner = CliRunner()
+
+
+def _text(res) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(res.output.split())
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAFXKIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_train_evaluate_apply(tmp_path):
+    cfg = save_config(TrainConfig(**TINY), tmp_path / "tiny.toml")
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--steps", "3", "-o", str(run)])
+    assert res.exit_code == 0, res.output
+    assert "dataset_mean" in res.output and "oracle" in res.output
+    assert "steps = 3" in (run / "config.toml").read_text()  # the flag overrides the file
+    assert json.loads((run / "summary.json").read_text())["step"] >= 2
+    res = runner.invoke(app, ["evaluate", str(run), "--checkpoint", "last"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out.wav"
+    wav = run / "audio" / "00_input.wav"
+    res = runner.invoke(app, ["apply", str(run), str(wav), "--z", "0,0,0,0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "drive_db =" in res.output and out.is_file()
+    res = runner.invoke(app, ["apply", str(run), str(wav), "--z", "0,1", "-o", str(out)])
+    assert res.exit_code == 1 and "needs 4 values" in _text(res)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--effect", "distorshun"], "no effect named 'distorshun'"),
+        (["--mode", "style"], "mode must be"),
+        (["--device", "quantum"], "device must be one of"),
+    ],
+)
+def test_bad_flags_fail_before_training(tmp_path, args, message):
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", *args, "-o", str(run)])
+    assert res.exit_code == 1
+    assert message in _text(res)
+    assert not run.exists()
+
+
+def test_train_vae_writes_a_loadable_encoder(tmp_path):
+    from dafxkit.models.vae import VAEEncoder
+
+    cfg = save_config(TrainConfig(**TINY), tmp_path / "tiny.toml")
+    out = tmp_path / "v.pt"
+    res = runner.invoke(app, ["train-vae", "--config", str(cfg), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    enc = VAEEncoder(checkpoint=out)
+    assert enc.sample_rate == 8000 and enc.embedding_dim == 8
+
+
+def test_resume_missing_run(tmp_path):
+    res = runner.invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "nothing to resume" in _text(res)
+
+
+def test_repeated_effect_flags_train_a_chain(tmp_path):
+    cfg = save_config(TrainConfig(**{**TINY, "steps": 2, "param_loss": 1.0}), tmp_path / "t.toml")
+    run = tmp_path / "run"
+    args = ["train", "--config", str(cfg), "--effect", "gain", "--effect", "distortion"]
+    res = runner.invoke(app, [*args, "-o", str(run)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["effect"] == "gain>distortion"
+    assert len(summary["methods"]["model"]["param_mae"]) == 5  # gain's one + distortion's four
