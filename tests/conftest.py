@@ -22,6 +22,22 @@ def music_clip_paths() -> list[Path]:
     return sorted(MUSIC_CLIPS.glob("*.wav")) if MUSIC_CLIPS.is_dir() else []
 
 
+def fast_pipeline_config(*, tracks: int = 30, seconds: float = 1.0, **changes):
+    """A data-pipeline config that generates quickly: short mono 22.05 kHz clips from a small
+    synthetic collection, no SoX, no descriptors, small batches; ``changes`` override fields."""
+    from dafxkit.data import AugmentConfig, PipelineConfig, SamplerConfig
+
+    base = {
+        "source": f"synthetic?tracks={tracks}",
+        "sampler": SamplerConfig(seconds=seconds, sample_rate=22050, channels=1),
+        "augment": AugmentConfig(enabled=False),
+        "descriptors": (),
+        "batch_size": 4,
+    }
+    base.update(changes)
+    return PipelineConfig(**base)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -6,21 +6,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from dafxkit.data import AugmentConfig, DataError, PipelineConfig, SamplerConfig, generate
+from dafxkit.data import DataError, PipelineConfig, generate
 from dafxkit.data.datasets import PairStream, ShardDataset
+from tests.conftest import fast_pipeline_config
 
 RATE = 22050
 
 
 def _config(seed: int = 0) -> PipelineConfig:
-    return PipelineConfig(
-        source="synthetic?tracks=30",
-        seed=seed,
-        sampler=SamplerConfig(seconds=0.5, sample_rate=RATE, channels=1),
-        augment=AugmentConfig(enabled=False),
-        descriptors=(),
-        batch_size=3,
-    )
+    return fast_pipeline_config(tracks=30, seconds=0.5, seed=seed, batch_size=3)
 
 
 def _by_index(items) -> dict[int, dict[str, torch.Tensor]]:

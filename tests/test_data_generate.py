@@ -13,15 +13,14 @@ from typer.testing import CliRunner
 
 from dafxkit.cli import data as data_cli
 from dafxkit.data import (
-    AugmentConfig,
     GeneratedDataset,
     OutputError,
     PipelineConfig,
-    SamplerConfig,
     generate,
     read_manifest,
 )
 from dafxkit.signals import test_signal as music
+from tests.conftest import fast_pipeline_config
 
 RATE = 22050
 ENV = {"COLUMNS": "200"}
@@ -29,15 +28,7 @@ FAST = ["-s", "synthetic?tracks=30", "--seconds", 1, "--sample-rate", RATE, "--d
 
 
 def _config(**changes) -> PipelineConfig:
-    base = {
-        "source": "synthetic?tracks=30",
-        "sampler": SamplerConfig(seconds=1.0, sample_rate=RATE, channels=1),
-        "augment": AugmentConfig(enabled=False),
-        "descriptors": (),
-        "batch_size": 4,
-    }
-    base.update(changes)
-    return PipelineConfig(**base)
+    return fast_pipeline_config(tracks=30, **changes)
 
 
 def _arrays(root) -> list[dict[str, np.ndarray]]:

@@ -20,21 +20,14 @@ from dafxkit.data import (
 )
 from dafxkit.errors import ParameterError, UnknownPluginError
 from dafxkit.signals import test_signal as music
+from tests.conftest import fast_pipeline_config
 
 RATE = 22050
 
 
 def _config(**changes) -> PipelineConfig:
     """Short mono clips, no descriptors, a small synthetic collection: fast to generate."""
-    base = {
-        "source": "synthetic?tracks=40",
-        "sampler": SamplerConfig(seconds=1.0, sample_rate=RATE, channels=1),
-        "augment": AugmentConfig(enabled=False),
-        "descriptors": (),
-        "batch_size": 4,
-    }
-    base.update(changes)
-    return PipelineConfig(**base)
+    return fast_pipeline_config(tracks=40, **changes)
 
 
 @pytest.fixture(scope="module")
