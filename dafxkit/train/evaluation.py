@@ -108,4 +108,7 @@ def evaluate(
         write_audio(audio_dir / f"{i:02d}_input.wav", test["x"][i].numpy(), rate)
         write_audio(audio_dir / f"{i:02d}_reference.wav", test["yb"][i].numpy(), rate)
         write_audio(audio_dir / f"{i:02d}_prediction.wav", outputs["model"][i].numpy(), rate)
+    from dafxkit.train.plots import write_plots
+
+    write_plots(run, effect)
     return summary

@@ -391,6 +391,9 @@ def train(
     if not (run_dir / "best.pt").exists():
         checkpoint(config.steps, "best.pt")
     if not evaluate_at_end:
+        from dafxkit.train.plots import write_plots
+
+        write_plots(run_dir, effect)  # the loss curves; evaluate adds the rest
         return {"steps": config.steps, "train_seconds": seconds}
     from dafxkit.train.evaluation import evaluate
 
