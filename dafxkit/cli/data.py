@@ -1,8 +1,10 @@
-"""`dafxkit generate` (effect-pair datasets on disk) and `dafxkit bench data`."""
+"""`dafxkit generate` (effect-pair datasets on disk, whole or in parts), `dafxkit
+merge-shards` and `dafxkit bench data`."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -35,6 +37,24 @@ def _parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:
                 f"got {item!r}"
             ) from None
     return ranges
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` → ``(I, N)``: this process's part I (counted from 0) of N."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise DafxError(
+            f"--shard expects I/N, this process's part I of N counted from 0 (e.g. 0/4 … 3/4); "
+            f"got {text!r}"
+        )
+    i, count = int(match.group(1)), int(match.group(2))
+    if count < 1:
+        raise DafxError(f"--shard {text}: N, the number of parts, must be at least 1")
+    if i >= count:
+        raise DafxError(
+            f"--shard {text}: I counts from 0, so with N = {count} it must be 0 … {count - 1}"
+        )
+    return i, count
 
 
 def _descriptor_list(spec: str) -> tuple[str, ...]:
@@ -186,11 +206,20 @@ def generate(
     ] = False,
     batch_size: BatchSize = 16,
     max_attempts: MaxAttempts = 50,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Write only part I (0 … N-1) of N: run N of these (processes or hosts), "
+            "into one folder or several, then `dafxkit merge-shards`.",
+        ),
+    ] = None,
 ) -> None:
     """Generate effect pairs (x, ya = fx(x, θa), yb = fx(x, θb)) with descriptors into shards.
 
     Run the same command again after an interruption: complete shards are kept and only the
-    missing ones are written; a larger -n extends the dataset.
+    missing ones are written; a larger -n extends the dataset. With --shard I/N, N runs of
+    the same command (I = 0 … N-1) write the same dataset in disjoint parts.
     """
     from rich.progress import (
         BarColumn,
@@ -202,7 +231,9 @@ def generate(
     )
 
     from dafxkit.data.shards import generate as run
+    from dafxkit.data.shards import part_range
 
+    part = parse_shard(shard) if shard is not None else None
     config = build_config(**_config_args(locals()))
     rejected: Counter = Counter()
     bar = Progress(
@@ -220,7 +251,8 @@ def generate(
     state: dict[str, Any] = {}
 
     def on_start(reused: int, total: int) -> None:
-        state["task"] = bar.add_task("pairs", total=total, completed=reused, rate="", rejected="")
+        label = f"shard {part[0]}/{part[1]}" if part is not None else "pairs"
+        state["task"] = bar.add_task(label, total=total, completed=reused, rate="", rejected="")
         state["t0"] = time.perf_counter()
         state["done"] = 0
 
@@ -232,7 +264,15 @@ def generate(
         note = f"rejected {sum(rejected.values())}" if rejected else ""
         bar.update(state["task"], advance=kept, rate=rate, rejected=note)
 
-    console.print(f"generating {n} pairs of {effect} from {source} into {output}", highlight=False)
+    if part is None:
+        what = f"{n} pairs"
+    else:
+        shards, examples = part_range(n, shard_size, part)
+        what = (
+            f"shard {part[0]}/{part[1]} of {n} pairs (examples {examples.start}–"
+            f"{examples.stop - 1}, shard files {shards.start}–{shards.stop - 1})"
+        )
+    console.print(f"generating {what} of {effect} from {source} into {output}", highlight=False)
     with bar:
         summary = run(
             config,
@@ -242,10 +282,52 @@ def generate(
             processes=processes,
             audio_dtype=audio_dtype,
             overwrite=overwrite,
+            part=part,
             progress=progress,
             on_start=on_start,
         )
     print_summary(summary)
+    if part is not None:
+        console.print(
+            f"shard {part[0]}/{part[1]} is complete; when all {part[1]} are, merge them: "
+            f"dafxkit merge-shards {output} (parts in several folders: dafxkit merge-shards "
+            "DIR… -o OUT)",
+            highlight=False,
+        )
+
+
+@reports_errors
+def merge_shards(
+    folders: Annotated[
+        list[Path],
+        typer.Argument(help="Folders holding the parts (one shared folder, or one per part)."),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Dataset folder (default: the one folder given). Shards in other folders "
+            "are moved here, not copied: same filesystem only.",
+        ),
+    ] = None,
+) -> None:
+    """Merge the parts `dafxkit generate --shard I/N` wrote into one dataset.
+
+    Checks first that the parts belong together (same settings, seed and versions, all N
+    present once, each complete), then writes one manifest.json with the statistics summed.
+    """
+    from dafxkit.data.shards import merge_parts
+
+    summary = merge_parts(folders, output)
+    console.print(examples_table(summary.stats))
+    console.print(stage_table(summary.stats, None, len(summary.parts), what="part(s)"))
+    moved = f"; moved {summary.moved} shard folder(s)" if summary.moved else ""
+    console.print(
+        f"merged {len(summary.parts)} part(s): {summary.n_examples} pairs in {summary.shards} "
+        f"shard(s){moved} → {summary.out_dir}",
+        highlight=False,
+    )
 
 
 def _config_args(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,8 +337,6 @@ def _config_args(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def print_summary(summary: Any) -> None:
     """Kept and rejected by reason, time per stage: the closing table of `generate`."""
-    from dafxkit.data.checks import REASONS
-
     stats = summary.stats
     for name, reason in summary.skipped:
         console.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False)
@@ -275,6 +355,25 @@ def print_summary(summary: Any) -> None:
             "already on disk",
             highlight=False,
         )
+    console.print(examples_table(stats))
+    console.print(stage_table(stats, summary.wall_seconds, summary.processes))
+    shard = ""
+    if summary.part is not None:
+        i, count = summary.part
+        start, stop = summary.examples
+        shard = f" (shard {i}/{count}: examples {start}–{stop - 1} of {summary.n_examples})"
+    console.print(
+        f"{summary.generated} pair(s) in {summary.wall_seconds:.1f} s with "
+        f"{summary.processes} process(es): {summary.pairs_per_second:.1f} pairs/s → "
+        f"{summary.out_dir}{shard}",
+        highlight=False,
+    )
+
+
+def examples_table(stats: Any) -> Table:
+    """Kept and rejected by reason, as counts and shares of the draws."""
+    from dafxkit.data.checks import REASONS
+
     attempts = max(1, stats.attempts)
     table = Table(title="examples", title_justify="left")
     for column in ("", "count", "% of draws", "meaning"):
@@ -287,24 +386,20 @@ def print_summary(summary: Any) -> None:
             f"{100 * count / attempts:.1f}",
             REASONS.get(reason, ""),
         )
-    console.print(table)
-    console.print(stage_table(stats, summary.wall_seconds, summary.processes))
-    console.print(
-        f"{summary.generated} pair(s) in {summary.wall_seconds:.1f} s with "
-        f"{summary.processes} process(es): {summary.pairs_per_second:.1f} pairs/s → "
-        f"{summary.out_dir}",
-        highlight=False,
-    )
+    return table
 
 
-def stage_table(stats: Any, wall_seconds: float, processes: int) -> Table:
+def stage_table(
+    stats: Any, wall_seconds: float | None, processes: int, what: str = "process(es)"
+) -> Table:
     from dafxkit.data.pipeline import STAGES
 
     kept = max(1, stats.kept)
     stages = [*STAGES, "write"]
     total = sum(stats.seconds.get(s, 0.0) for s in stages) or 1.0
+    wall = f"; wall {wall_seconds:.1f} s" if wall_seconds is not None else ""
     table = Table(
-        title=f"time per stage (summed over {processes} process(es); wall {wall_seconds:.1f} s)",
+        title=f"time per stage (summed over {processes} {what}{wall})",
         title_justify="left",
     )
     cpu_total = sum(stats.cpu_seconds.get(s, 0.0) for s in stages)
