@@ -27,6 +27,7 @@ __all__ = [
     "double_ptr",
     "count_nonfinite",
     "run_kernel",
+    "run_kernel_dot",
     "output_arena",
 ]
 
@@ -171,6 +172,61 @@ def run_kernel(
     kernel = getattr(lib(), f"dafx_{name}")
     result = kernel(float_ptr(audio), float_ptr(out), *audio.shape, *pointers, *scalars)
     return out, result
+
+
+def run_kernel_dot(
+    name: str,
+    audio: np.ndarray,
+    grad: np.ndarray,
+    repeat: int,
+    columns: Sequence[np.ndarray],
+    *scalars: Any,
+) -> tuple[np.ndarray, Any]:
+    """Run ``dafx_<name>_dot``: the kernel's output folded into inner products with ``grad``.
+
+    Parameter row ``r`` (``len(columns[i]) = repeat · len(audio)`` rows) processes audio row
+    ``r // repeat``, and instead of storing its output the kernel sums ``⟨grad[r // repeat],
+    y_r⟩`` as it goes: no ``(rows, channels, samples)`` output is ever written. Same columns and
+    scalars as `run_kernel`.
+
+    Returns
+    -------
+    (np.ndarray, object)
+        float64 ``(rows,)`` inner products (summed over channels), and the C function's result.
+    """
+    if grad.shape != audio.shape:
+        raise NativeError(
+            f"dafx_{name}_dot: the gradient must have the audio's shape {audio.shape}; got "
+            f"{grad.shape}"
+        )
+    if int(repeat) != repeat or repeat < 1:
+        raise NativeError(f"dafx_{name}_dot: repeat must be a positive integer; got {repeat!r}")
+    repeat = int(repeat)
+    rows = audio.shape[0] * repeat
+    pointers = []
+    for i, column in enumerate(columns):
+        column = np.ascontiguousarray(column, dtype=np.float64)
+        if column.shape[:1] != (rows,):
+            raise NativeError(
+                f"dafx_{name}_dot: per-row argument {i} must have {rows} rows ({repeat} per "
+                f"clip); got shape {column.shape}"
+            )
+        pointers.append(double_ptr(column))
+    channels, samples = audio.shape[1:]
+    dots = np.zeros((rows, channels), dtype=np.float64)
+    kernel = getattr(lib(), f"dafx_{name}_dot")
+    result = kernel(
+        float_ptr(audio),
+        float_ptr(grad),
+        double_ptr(dots),
+        repeat,
+        rows,
+        channels,
+        samples,
+        *pointers,
+        *scalars,
+    )
+    return dots.sum(axis=1), result
 
 
 def count_nonfinite(array: np.ndarray) -> int:

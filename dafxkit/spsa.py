@@ -25,7 +25,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from dafxkit import native
 from dafxkit.audio import validate_audio, validate_sample_rate
 from dafxkit.effect import Effect
 from dafxkit.errors import ParameterError
@@ -75,9 +74,9 @@ def spsa_gradient(
         Passed to the effect.
     workspace : (np.ndarray, np.ndarray), optional
         Two float32 buffers of shape ``(2·k·batch, channels, samples)`` for the tiled probes'
-        input and (for the built-in C kernels) their output, reused from step to step so the
-        probe call does not fault in fresh pages every time; allocated when missing or
-        mis-shaped.
+        input and output, reused from step to step so the probe call does not fault in fresh
+        pages every time. Only effects without a fused kernel (`Effect.process_dot`'s default)
+        touch them.
 
     Returns
     -------
@@ -98,25 +97,30 @@ def spsa_gradient(
     audio = validate_audio(audio)
     rate = validate_sample_rate(sample_rate)
     centre = np.clip(params, epsilon, 1.0 - epsilon)
-    probes = np.concatenate([centre + epsilon * delta, centre - epsilon * delta])  # (2k, B, P)
+    step = epsilon * delta.transpose(1, 0, 2)  # (B, k, P)
+    # Row b · 2k + s holds clip b's probe s (k plus, then k minus): one clip's probes are
+    # neighbours, so a kernel running them side by side reads that clip's audio from cache.
+    probes = np.concatenate([centre[:, None] + step, centre[:, None] - step], axis=1)
     probes = effect.validate_params(probes.reshape(-1, n_params))
-    # One call for every probe of every row: the batch axis carries all 2·k·B settings. The
-    # tiled copy holds validated audio, so it goes straight to the kernel.
-    shape = (2 * k * batch, *audio.shape[1:])
-    if workspace is None or workspace[0].shape != shape:
-        workspace = (np.empty(shape, np.float32), np.empty(shape, np.float32))
-    tiled, lent = workspace
-    np.copyto(tiled.reshape(2 * k, *audio.shape), audio)
-    chosen = effect.resolve_backend(backend)
-    with native.output_arena(lent):
-        out = effect.process(tiled, effect.denormalise(probes), rate, chosen)
-    # ⟨g, y₊ − y₋⟩ = ⟨g, y₊⟩ − ⟨g, y₋⟩: one matrix product over all probes, no difference array
-    # (a full extra pass over 2·k·B clips). The float32 dot products lose about 1e-6 of each
-    # term, far below SPSA's own variance at any sensible ε.
-    out = out.reshape(2 * k, batch, 1, -1)
-    g = np.ascontiguousarray(grad_output, dtype=np.float32).reshape(batch, -1, 1)
-    dots = np.matmul(out, g).reshape(2 * k, batch).astype(np.float64)
-    inner = dots[:k] - dots[k:]
+    g = np.ascontiguousarray(grad_output, dtype=np.float32)
+    if g.shape != audio.shape:
+        raise ParameterError(
+            f"grad_output must have the audio's shape {audio.shape}; got {g.shape}"
+        )
+    # One call for every probe of every row: ⟨g, y₊⟩ and ⟨g, y₋⟩ for all 2·k·B settings.
+    # ⟨g, y₊ − y₋⟩ = ⟨g, y₊⟩ − ⟨g, y₋⟩, so no difference array is needed, and effects with a
+    # fused kernel never store the probe outputs at all.
+    dots = effect.process_dot(
+        audio,
+        effect.denormalise(probes),
+        g,
+        rate,
+        effect.resolve_backend(backend),
+        repeat=2 * k,
+        workspace=workspace,
+    )
+    dots = np.asarray(dots, dtype=np.float64).reshape(batch, 2, k)
+    inner = (dots[:, 0] - dots[:, 1]).T  # (k, B)
     return (delta * inner[:, :, None]).mean(axis=0) / (2.0 * epsilon)
 
 

@@ -87,6 +87,15 @@ class Compressor(Effect):
         kernel = {"c": compressor_c, "numba": compressor_numba}.get(backend, compressor_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return compressor_c_dot(
+            audio, grad, repeat, *(values[p.name] for p in self.params), sample_rate
+        )
+
 
 def smoothing_coefficient(time_ms: float, sample_rate: float) -> float:
     """The one-pole coefficient exp(−1 / (τ · fs)) of a time constant τ in milliseconds."""
@@ -142,6 +151,15 @@ def compressor_c(
         (threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db),
         float(sample_rate),
     )[0]
+
+
+def compressor_c_dot(
+    audio, grad, repeat, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate
+):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db)
+    return native.run_kernel_dot("compressor", audio, grad, repeat, columns, float(sample_rate))[0]
 
 
 def compressor_numba(

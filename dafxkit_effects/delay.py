@@ -66,6 +66,19 @@ class Delay(Effect):
         kernel = {"c": delay_c, "numba": delay_numba}.get(backend, delay_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return delay_c_dot(
+            audio,
+            grad,
+            repeat,
+            *(values[n] for n in ("time_ms", "feedback", "damping", "mix")),
+            sample_rate,
+        )
+
 
 def delay_samples(time_ms: np.ndarray, sample_rate: float) -> np.ndarray:
     """The delay in whole samples, ``max(1, floor(time_ms · rate / 1000 + 0.5))``, as int64."""
@@ -111,6 +124,16 @@ def delay_c(audio, time_ms, feedback, damping, mix, sample_rate):
     if failed:
         raise NativeError(f"delay: out of memory for the delay lines of {failed} row(s)")
     return out
+
+
+def delay_c_dot(audio, grad, repeat, time_ms, feedback, damping, mix, sample_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (time_ms, feedback, damping, mix)
+    dots, failed = native.run_kernel_dot("delay", audio, grad, repeat, columns, float(sample_rate))
+    if failed:
+        raise NativeError(f"delay: out of memory for the delay lines of {failed} row(s)")
+    return dots
 
 
 def delay_numba(audio, time_ms, feedback, damping, mix, sample_rate):

@@ -88,6 +88,14 @@ class Distortion(Effect):
         kernel = {"c": distortion_c, "numba": distortion_numba}.get(backend, distortion_numpy)
         return kernel(audio, *args, sample_rate, mode=self.mode)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        args = (values["drive_db"], values["tone_hz"], values["mix"], values["output_db"])
+        return distortion_c_dot(audio, grad, repeat, *args, sample_rate, mode=self.mode)
+
 
 class SoftClip(Distortion):
     """The distortion with the cubic soft-clip curve (see `Distortion`)."""
@@ -169,6 +177,20 @@ def distortion_c(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="ta
         audio.shape[0], drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db
     )
     return native.run_kernel("distortion", audio, columns, float(sample_rate), MODES[mode])[0]
+
+
+def distortion_c_dot(
+    audio, grad, repeat, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"
+):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = per_clip(
+        audio.shape[0] * repeat, drive_db=drive_db, tone_hz=tone_hz, mix=mix, output_db=output_db
+    )
+    dots, _ = native.run_kernel_dot(
+        "distortion", audio, grad, repeat, columns, float(sample_rate), MODES[mode]
+    )
+    return dots
 
 
 def distortion_numba(audio, drive_db, tone_hz, mix, output_db, sample_rate, mode="tanh"):

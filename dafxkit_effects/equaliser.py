@@ -89,6 +89,15 @@ class Equaliser(Effect):
         kernel = {"c": equaliser_c, "numba": equaliser_numba}.get(backend, equaliser_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return equaliser_c_dot(
+            audio, grad, repeat, *(values[name] for name in self.param_names), sample_rate
+        )
+
 
 #: The parameter names in the order the kernels and `equaliser_sections` take them.
 PARAM_NAMES = tuple(p.name for p in Equaliser.params)
@@ -295,6 +304,16 @@ def equaliser_c(
     )
     coefficients = _kernel_coefficients(sos)
     return native.run_kernel("equaliser", audio, (coefficients,))[0]
+
+
+def equaliser_c_dot(audio, grad, repeat, *values_and_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); then the parameters (as for `equaliser_c`) with ``repeat``
+    rows per clip, and the sample rate."""
+    *values, sample_rate = values_and_rate
+    sos = _sections(audio.shape[0] * repeat, sample_rate, *values)
+    coefficients = _kernel_coefficients(sos)
+    return native.run_kernel_dot("equaliser", audio, grad, repeat, (coefficients,))[0]
 
 
 def equaliser_numba(

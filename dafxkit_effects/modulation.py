@@ -50,6 +50,19 @@ class ModulatedDelay(Effect):
         kernel = {"c": modulation_c, "numba": modulation_numba}.get(backend, modulation_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return modulation_c_dot(
+            audio,
+            grad,
+            repeat,
+            *(values[n] for n in ("rate_hz", "depth_ms", "centre_ms", "feedback", "mix")),
+            sample_rate,
+        )
+
 
 class Chorus(ModulatedDelay):
     """A copy of the input delayed by up to 40 ms and detuned by the sweep, mixed back in (see
@@ -148,6 +161,18 @@ def modulation_c(audio, rate_hz, depth_ms, centre_ms, feedback, mix, sample_rate
     if failed:
         raise NativeError(f"chorus/flanger: out of memory for the delay lines of {failed} row(s)")
     return out
+
+
+def modulation_c_dot(audio, grad, repeat, rate_hz, depth_ms, centre_ms, feedback, mix, sample_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (rate_hz, depth_ms, centre_ms, feedback, mix)
+    dots, failed = native.run_kernel_dot(
+        "modulation", audio, grad, repeat, columns, float(sample_rate)
+    )
+    if failed:
+        raise NativeError(f"chorus/flanger: out of memory for the delay lines of {failed} row(s)")
+    return dots
 
 
 def modulation_numba(audio, rate_hz, depth_ms, centre_ms, feedback, mix, sample_rate):

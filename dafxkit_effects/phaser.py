@@ -89,6 +89,15 @@ class Phaser(Effect):
         kernel = {"c": phaser_c, "numba": phaser_numba}.get(backend, phaser_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return phaser_c_dot(
+            audio, grad, repeat, *(values[p.name] for p in self.params), sample_rate
+        )
+
 
 def stage_counts(stages: np.ndarray) -> np.ndarray:
     """The even number of all-passes each ``stages`` value selects, as int64."""
@@ -138,6 +147,15 @@ def phaser_c(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample_rat
     """The C kernel (OpenMP over groups of 8 rows × channels); same arguments as the reference."""
     columns = (rate_hz, depth, centre_hz, feedback, stages, mix)
     return native.run_kernel("phaser", audio, columns, float(sample_rate))[0]
+
+
+def phaser_c_dot(
+    audio, grad, repeat, rate_hz, depth, centre_hz, feedback, stages, mix, sample_rate
+):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (rate_hz, depth, centre_hz, feedback, stages, mix)
+    return native.run_kernel_dot("phaser", audio, grad, repeat, columns, float(sample_rate))[0]
 
 
 def phaser_numba(audio, rate_hz, depth, centre_hz, feedback, stages, mix, sample_rate):

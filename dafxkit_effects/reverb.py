@@ -81,6 +81,20 @@ class Reverb(Effect):
         kernel = {"c": reverb_c, "numba": reverb_numba}.get(backend, reverb_numpy)
         return kernel(audio, *(values[p.name] for p in self.params), sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        if audio.shape[1] > 2:
+            raise AudioError(
+                f"reverb takes mono or stereo clips; got {audio.shape[1]} channels "
+                "(mix down, or process the channels in pairs)"
+            )
+        return reverb_c_dot(
+            audio, grad, repeat, *(values[p.name] for p in self.params), sample_rate
+        )
+
 
 def scaled_delays(tuning, sample_rate: float, spread: int = 0) -> list[int]:
     """Delay lengths in samples at ``sample_rate``: ``(d + spread)`` scaled from 44.1 kHz,
@@ -194,6 +208,16 @@ def reverb_c(audio, room_size, damping, pre_delay_ms, width, mix, sample_rate):
     if failed:
         raise NativeError(f"reverb: out of memory for the delay lines of {failed} clip(s)")
     return out
+
+
+def reverb_c_dot(audio, grad, repeat, room_size, damping, pre_delay_ms, width, mix, sample_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (room_size, damping, pre_delay_ms, width, mix)
+    dots, failed = native.run_kernel_dot("reverb", audio, grad, repeat, columns, float(sample_rate))
+    if failed:
+        raise NativeError(f"reverb: out of memory for the delay lines of {failed} clip(s)")
+    return dots
 
 
 def reverb_numba(audio, room_size, damping, pre_delay_ms, width, mix, sample_rate):

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "fastmath.h"
+#include "parallel.h"
 
 /* 1.5 * 2^52: adding and subtracting it rounds any |t| < 2^51 to an integer in the current
  * rounding mode, exactly as rint does (half to even by default), and it vectorises where rint
@@ -63,7 +64,7 @@ static void crush_row(const float *restrict xr, float *restrict yr, int64_t samp
 void dafx_bitcrusher(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                      const double *bits, const double *downsample, const double *mix) {
     const int64_t rows = batch * channels;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(dafx_threads_for(rows))
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / channels;
         const double q = pow(2.0, bits[b] - 1.0);

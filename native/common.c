@@ -1,5 +1,7 @@
 /* Thread control for the OpenMP pool shared by every kernel, and whole-array checks. */
 #include <stdint.h>
+
+#include "parallel.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -33,7 +35,8 @@ int dafx_has_openmp(void) {
  * isfinite(x).all() writes a bool per sample first). */
 int64_t dafx_count_nonfinite(const uint32_t *bits, int64_t n) {
     int64_t count = 0;
-#pragma omp parallel for simd reduction(+ : count) schedule(static) if (n > 65536)
+/* One thread per 1 MiB at least: a thread costs more to wake than it saves on less. */
+#pragma omp parallel for simd reduction(+ : count) schedule(static) num_threads(dafx_threads_for(n >> 18))
     for (int64_t i = 0; i < n; ++i) count += (bits[i] & 0x7f800000u) == 0x7f800000u;
     return count;
 }

@@ -4,6 +4,8 @@
 #include <stdint.h>
 
 #include "fastmath.h"
+#include "parallel.h"
+#include "sink.h"
 
 /* Rows are smoothed LANES at a time: the smoother is a serial recursion, and interleaving
  * independent rows keeps the floating-point pipeline full. smooth() assumes 4. */
@@ -64,18 +66,19 @@ static void gain_computer(const float *x, int64_t channels, int64_t stride, int6
     }
 }
 
-/* y_c[n] = x_c[n] * 10^((gs[n] + makeup_db) / 20); g holds gs on entry and is overwritten. */
+/* g[n] <- 10^((g[n] + makeup_db) / 20): the linear gain, from gs[n] in dB. */
 DAFX_SIMD_CLONES
-static void apply_gain(const float *x, float *y, int64_t channels, int64_t stride, int64_t len,
-                       double makeup_db, double *g) {
+static void linear_gain(int64_t len, double makeup_db, double *g) {
 #pragma omp simd
     for (int64_t n = 0; n < len; ++n) g[n] = dafx_exp_d((g[n] + makeup_db) * NEPER_PER_DB);
-    for (int64_t c = 0; c < channels; ++c) {
-        const float *xc = x + c * stride;
-        float *yc = y + c * stride;
+}
+
+/* y[n] = x[n] * g[n] for one channel. */
+DAFX_SIMD_CLONES
+static void apply_gain(const float *restrict x, float *restrict y, int64_t len,
+                       const double *restrict g) {
 #pragma omp simd
-        for (int64_t n = 0; n < len; ++n) yc[n] = (float)((double)xc[n] * g[n]);
-    }
+    for (int64_t n = 0; n < len; ++n) y[n] = (float)((double)x[n] * g[n]);
 }
 
 /* The smoother runs on the LANES rows at once in gcc vector types, branch-free: the attack or
@@ -100,22 +103,25 @@ static void smooth(double buf[LANES][BLOCK], int64_t len, double *gs, const doub
     for (int j = 0; j < LANES; ++j) gs[j] = g[j];
 }
 
-void dafx_compressor(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
-                     const double *threshold_db, const double *ratio, const double *attack_ms,
-                     const double *release_ms, const double *knee_db, const double *makeup_db,
-                     double sample_rate) {
+static void compressor_run(const float *x, const dafx_sink *sink, int64_t batch,
+                           int64_t channels, int64_t samples, const double *threshold_db,
+                           const double *ratio, const double *attack_ms, const double *release_ms,
+                           const double *knee_db, const double *makeup_db, double sample_rate) {
     const int64_t groups = (batch + LANES - 1) / LANES;
-    const int64_t row = channels * samples;
-#pragma omp parallel for schedule(static)
+    /* Dynamic: on a shared machine one thread may start late, and the other takes its groups. */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dafx_threads_for(groups))
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * LANES;
         const int64_t lanes = batch - first < LANES ? batch - first : LANES;
         double slope[LANES], keep_a[LANES], take_a[LANES], keep_r[LANES], take_r[LANES];
         double gs[LANES];
         double buf[LANES][BLOCK];
+        float scratch[BLOCK];
+        const float *xb[LANES];
         for (int64_t j = 0; j < LANES; ++j) {
             /* Missing lanes of the last group run on their own scratch; nothing reads them. */
             const int64_t b = first + (j < lanes ? j : 0);
+            xb[j] = x + dafx_in_offset(sink, b, 0);
             slope[j] = 1.0 / ratio[b] - 1.0;
             keep_a[j] = exp(-1.0 / (0.001 * attack_ms[b] * sample_rate));
             take_a[j] = 1.0 - keep_a[j];
@@ -128,15 +134,39 @@ void dafx_compressor(const float *x, float *y, int64_t batch, int64_t channels, 
             const int64_t len = samples - start < BLOCK ? samples - start : BLOCK;
             for (int64_t j = 0; j < lanes; ++j) {
                 const int64_t b = first + j;
-                gain_computer(x + b * row + start, channels, samples, len, threshold_db[b],
-                              knee_db[b], slope[j], buf[j]);
+                gain_computer(xb[j] + start, channels, samples, len, threshold_db[b], knee_db[b],
+                              slope[j], buf[j]);
             }
             smooth(buf, len, gs, keep_a, take_a, keep_r, take_r);
             for (int64_t j = 0; j < lanes; ++j) {
                 const int64_t b = first + j;
-                apply_gain(x + b * row + start, y + b * row + start, channels, samples, len,
-                           makeup_db[b], buf[j]);
+                linear_gain(len, makeup_db[b], buf[j]);
+                for (int64_t c = 0; c < channels; ++c) {
+                    const int64_t r = b * channels + c;
+                    float *out = dafx_out(sink, r, start, scratch);
+                    apply_gain(xb[j] + c * samples + start, out, len, buf[j]);
+                    dafx_commit(sink, r, start, out, len);
+                }
             }
         }
     }
+}
+
+void dafx_compressor(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                     const double *threshold_db, const double *ratio, const double *attack_ms,
+                     const double *release_ms, const double *knee_db, const double *makeup_db,
+                     double sample_rate) {
+    const dafx_sink sink = dafx_plain_sink(y, channels, samples);
+    compressor_run(x, &sink, batch, channels, samples, threshold_db, ratio, attack_ms, release_ms,
+                   knee_db, makeup_db, sample_rate);
+}
+
+void dafx_compressor_dot(const float *x, const float *g, double *dots, int64_t repeat,
+                         int64_t batch, int64_t channels, int64_t samples,
+                         const double *threshold_db, const double *ratio, const double *attack_ms,
+                         const double *release_ms, const double *knee_db, const double *makeup_db,
+                         double sample_rate) {
+    const dafx_sink sink = dafx_dot_sink(g, dots, repeat, channels, samples);
+    compressor_run(x, &sink, batch, channels, samples, threshold_db, ratio, attack_ms, release_ms,
+                   knee_db, makeup_db, sample_rate);
 }

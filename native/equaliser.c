@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "parallel.h"
+#include "sink.h"
 
 #define SECTIONS 4
 /* Rows are filtered LANES at a time, one lane per row of a group: each biquad's recursion is
@@ -45,16 +47,18 @@ static void run_block(cascade *restrict f, double (*restrict buf)[LANES], int64_
     memcpy(f->z2, z2, sizeof z2);
 }
 
-void dafx_equaliser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
-                    const double *coefficients) {
+static void equaliser_run(const float *x, const dafx_sink *sink, int64_t batch,
+                          int64_t channels, int64_t samples, const double *coefficients) {
     const int64_t rows = batch * channels;
     const int64_t groups = (rows + LANES - 1) / LANES;
-#pragma omp parallel for schedule(static)
+    /* Dynamic: on a shared machine one thread may start late, and the other takes its groups. */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dafx_threads_for(groups))
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * LANES;
         const int64_t lanes = rows - first < LANES ? rows - first : LANES;
         cascade f;
         double buf[BLOCK][LANES];
+        float scratch[BLOCK];
         for (int64_t j = 0; j < LANES; ++j) {
             /* Missing lanes of the last group take its first row's coefficients and are fed
              * zeros: their state stays exactly 0 and their output is dropped. */
@@ -69,7 +73,8 @@ void dafx_equaliser(const float *x, float *y, int64_t batch, int64_t channels, i
             const int64_t count = samples - n0 < BLOCK ? samples - n0 : BLOCK;
             for (int64_t j = 0; j < LANES; ++j) {
                 if (j < lanes) {
-                    const float *xj = x + (first + j) * samples + n0;
+                    const int64_t r = first + j;
+                    const float *xj = x + dafx_in_offset(sink, r / channels, r % channels) + n0;
                     for (int64_t n = 0; n < count; ++n) buf[n][j] = xj[n];
                 } else {
                     for (int64_t n = 0; n < count; ++n) buf[n][j] = 0.0;
@@ -77,9 +82,23 @@ void dafx_equaliser(const float *x, float *y, int64_t batch, int64_t channels, i
             }
             run_block(&f, buf, count);
             for (int64_t j = 0; j < lanes; ++j) {
-                float *yj = y + (first + j) * samples + n0;
+                float *yj = dafx_out(sink, first + j, n0, scratch);
                 for (int64_t n = 0; n < count; ++n) yj[n] = (float)buf[n][j];
+                dafx_commit(sink, first + j, n0, yj, count);
             }
         }
     }
+}
+
+void dafx_equaliser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                    const double *coefficients) {
+    const dafx_sink sink = dafx_plain_sink(y, channels, samples);
+    equaliser_run(x, &sink, batch, channels, samples, coefficients);
+}
+
+void dafx_equaliser_dot(const float *x, const float *g, double *dots, int64_t repeat,
+                        int64_t batch, int64_t channels, int64_t samples,
+                        const double *coefficients) {
+    const dafx_sink sink = dafx_dot_sink(g, dots, repeat, channels, samples);
+    equaliser_run(x, &sink, batch, channels, samples, coefficients);
 }

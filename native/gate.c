@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "fastmath.h"
+#include "parallel.h"
 
 /* Rows are gated LANES at a time: envelope and smoother are serial recursions, and interleaving
  * independent rows keeps the floating-point pipeline full. smooth() assumes 4. */
@@ -80,7 +81,7 @@ void dafx_gate(const float *x, float *y, int64_t batch, int64_t channels, int64_
                const double *range_db, double sample_rate) {
     const int64_t groups = (batch + LANES - 1) / LANES;
     const int64_t row = channels * samples;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(dafx_threads_for(groups))
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * LANES;
         const int64_t lanes = batch - first < LANES ? batch - first : LANES;

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "parallel.h"
+#include "sink.h"
+
 /* The all-pass chain is one long dependency chain per sample (latency-bound); running LANES
  * independent rows side by side, in SIMD registers, keeps the floating-point units busy. */
 #define LANES 8
@@ -28,10 +31,10 @@ static double allpass_coefficient(double rate_hz, double depth, double centre_hz
     return (t - 1.0) / (t + 1.0);
 }
 
-void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
-                 const double *rate_hz, const double *depth, const double *centre_hz,
-                 const double *feedback, const double *stages, const double *mix,
-                 double sample_rate) {
+static void phaser_run(const float *x, const dafx_sink *sink, int64_t batch, int64_t channels,
+                       int64_t samples, const double *rate_hz, const double *depth,
+                       const double *centre_hz, const double *feedback, const double *stages,
+                       const double *mix, double sample_rate) {
     const int64_t rows = batch * channels;
     const int64_t groups = (rows + LANES - 1) / LANES;
     /* Rows sorted by stage count (a stable counting sort), so the lanes of a group share their
@@ -44,12 +47,13 @@ void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int6
             for (int64_t r = 0; r < rows; ++r)
                 if (stage_count(stages[r / channels]) == s) order[next++] = r;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dafx_threads_for(groups))
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * LANES;
         const int64_t lanes = rows - first < LANES ? rows - first : LANES;
         const float *xr[LANES];
-        float *yr[LANES];
+        int64_t row[LANES];
+        float scratch[CONTROL];
         double rate[LANES], dep[LANES], centre[LANES], offset[LANES], fb[LANES], dry[LANES],
             wet[LANES], p[LANES];
         int nstages[LANES], smax = 2;
@@ -62,8 +66,8 @@ void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int6
             const int64_t i = first + (j < lanes ? j : 0);
             const int64_t r = order != NULL ? order[i] : i;
             const int64_t b = r / channels;
-            xr[j] = x + r * samples;
-            yr[j] = y + r * samples;
+            xr[j] = x + dafx_in_offset(sink, b, r % channels);
+            row[j] = r;
             rate[j] = rate_hz[b];
             dep[j] = depth[b];
             centre[j] = centre_hz[b];
@@ -106,9 +110,30 @@ void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int6
                     yb[i][j] = dry[j] * xb[i][j] + wet[j] * u[j];
                 }
             }
-            for (int64_t j = 0; j < lanes; ++j)
-                for (int i = 0; i < nb; ++i) yr[j][n0 + i] = (float)yb[i][j];
+            for (int64_t j = 0; j < lanes; ++j) {
+                float *out = dafx_out(sink, row[j], n0, scratch);
+                for (int i = 0; i < nb; ++i) out[i] = (float)yb[i][j];
+                dafx_commit(sink, row[j], n0, out, nb);
+            }
         }
     }
     free(order);
+}
+
+void dafx_phaser(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
+                 const double *rate_hz, const double *depth, const double *centre_hz,
+                 const double *feedback, const double *stages, const double *mix,
+                 double sample_rate) {
+    const dafx_sink sink = dafx_plain_sink(y, channels, samples);
+    phaser_run(x, &sink, batch, channels, samples, rate_hz, depth, centre_hz, feedback, stages,
+               mix, sample_rate);
+}
+
+void dafx_phaser_dot(const float *x, const float *g, double *dots, int64_t repeat, int64_t batch,
+                     int64_t channels, int64_t samples, const double *rate_hz,
+                     const double *depth, const double *centre_hz, const double *feedback,
+                     const double *stages, const double *mix, double sample_rate) {
+    const dafx_sink sink = dafx_dot_sink(g, dots, repeat, channels, samples);
+    phaser_run(x, &sink, batch, channels, samples, rate_hz, depth, centre_hz, feedback, stages,
+               mix, sample_rate);
 }

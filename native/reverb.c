@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "parallel.h"
+#include "sink.h"
 
 #define COMBS 8
 #define ALLPASSES 4
@@ -119,7 +121,7 @@ tank_run(tank_t *restrict t, const lanes_t *restrict u, lanes_t *restrict wet, i
 /* One group of up to LANES rows (`lanes` real ones, the rest repeat the first row and are not
  * written). Returns 1 when the delay lines could not be allocated, else 0. */
 DAFX_SIMD_CLONES
-static int reverb_group(const float *x, float *y, int64_t first, int64_t lanes, int64_t channels,
+static int reverb_group(const float *x, const dafx_sink *sink, int64_t first, int64_t lanes, int64_t channels,
                         int64_t samples, const double *room_size, const double *damping,
                         const double *pre_delay_ms, const double *width, const double *mix,
                         double sample_rate) {
@@ -134,13 +136,11 @@ static int reverb_group(const float *x, float *y, int64_t first, int64_t lanes, 
     if (stereo) tank_init(&right, next, SPREAD, sample_rate);
 
     const float *xr[LANES];
-    float *yr[LANES];
     int64_t pre[LANES];
     double w1[LANES], w2[LANES], dry[LANES], wet_gain[LANES];
     for (int j = 0; j < LANES; ++j) {
         const int64_t b = first + (j < lanes ? j : 0);
-        xr[j] = x + b * channels * samples;
-        yr[j] = y + b * channels * samples;
+        xr[j] = x + dafx_in_offset(sink, b, 0);
         const double p = floor(pre_delay_ms[b] * sample_rate / 1000.0 + 0.5);
         pre[j] = p > (double)samples ? samples : (int64_t)p;
         left.feedback[j] = right.feedback[j] = 0.7 + 0.28 * room_size[b];
@@ -153,6 +153,7 @@ static int reverb_group(const float *x, float *y, int64_t first, int64_t lanes, 
     }
 
     lanes_t u[BLOCK], wet_l[BLOCK], wet_r[BLOCK];
+    float scratch[2][BLOCK];
     for (int64_t n0 = 0; n0 < samples; n0 += BLOCK) {
         const int64_t len = samples - n0 < BLOCK ? samples - n0 : BLOCK;
         for (int j = 0; j < LANES; ++j) {
@@ -167,23 +168,44 @@ static int reverb_group(const float *x, float *y, int64_t first, int64_t lanes, 
         tank_run(&left, u, wet_l, len);
         if (stereo) tank_run(&right, u, wet_r, len);
         for (int64_t j = 0; j < lanes; ++j) {
+            const int64_t r = (first + j) * channels;
             const float *xl = xr[j] + n0;
-            float *yl = yr[j] + n0;
+            float *yl = dafx_out(sink, r, n0, scratch[0]);
             if (!stereo) {
                 for (int64_t k = 0; k < len; ++k)
                     yl[k] = (float)(dry[j] * xl[k] + wet_gain[j] * wet_l[k][j]);
             } else {
+                float *yr = dafx_out(sink, r + 1, n0, scratch[1]);
                 for (int64_t k = 0; k < len; ++k) {
                     const double l = wet_l[k][j] * w1[j] + wet_r[k][j] * w2[j];
                     const double r = wet_r[k][j] * w1[j] + wet_l[k][j] * w2[j];
                     yl[k] = (float)(dry[j] * xl[k] + wet_gain[j] * l);
-                    yl[samples + k] = (float)(dry[j] * xl[samples + k] + wet_gain[j] * r);
+                    yr[k] = (float)(dry[j] * xl[samples + k] + wet_gain[j] * r);
                 }
+                dafx_commit(sink, r + 1, n0, yr, len);
             }
+            dafx_commit(sink, r, n0, yl, len);
         }
     }
     free(memory);
     return 0;
+}
+
+static int64_t reverb_run(const float *x, const dafx_sink *sink, int64_t batch, int64_t channels,
+                          int64_t samples, const double *room_size, const double *damping,
+                          const double *pre_delay_ms, const double *width, const double *mix,
+                          double sample_rate) {
+    const int64_t groups = (batch + LANES - 1) / LANES;
+    int64_t failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : failed) num_threads(dafx_threads_for(groups))
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t first = g * LANES;
+        const int64_t lanes = batch - first < LANES ? batch - first : LANES;
+        if (reverb_group(x, sink, first, lanes, channels, samples, room_size, damping,
+                         pre_delay_ms, width, mix, sample_rate))
+            failed += lanes;
+    }
+    return failed;
 }
 
 /* Channels must be 1 or 2 (the Python side checks). Returns how many rows could not get their
@@ -191,15 +213,18 @@ static int reverb_group(const float *x, float *y, int64_t first, int64_t lanes, 
 int64_t dafx_reverb(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                     const double *room_size, const double *damping, const double *pre_delay_ms,
                     const double *width, const double *mix, double sample_rate) {
-    const int64_t groups = (batch + LANES - 1) / LANES;
-    int64_t failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : failed)
-    for (int64_t g = 0; g < groups; ++g) {
-        const int64_t first = g * LANES;
-        const int64_t lanes = batch - first < LANES ? batch - first : LANES;
-        if (reverb_group(x, y, first, lanes, channels, samples, room_size, damping, pre_delay_ms,
-                         width, mix, sample_rate))
-            failed += lanes;
-    }
-    return failed;
+    const dafx_sink sink = dafx_plain_sink(y, channels, samples);
+    return reverb_run(x, &sink, batch, channels, samples, room_size, damping, pre_delay_ms, width,
+                      mix, sample_rate);
+}
+
+/* The fused form (see sink.h); the same failure count. */
+int64_t dafx_reverb_dot(const float *x, const float *g, double *dots, int64_t repeat,
+                        int64_t batch, int64_t channels, int64_t samples,
+                        const double *room_size, const double *damping,
+                        const double *pre_delay_ms, const double *width, const double *mix,
+                        double sample_rate) {
+    const dafx_sink sink = dafx_dot_sink(g, dots, repeat, channels, samples);
+    return reverb_run(x, &sink, batch, channels, samples, room_size, damping, pre_delay_ms, width,
+                      mix, sample_rate);
 }

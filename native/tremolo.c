@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "parallel.h"
+
 /* cos(w n) comes from LANES interleaved rotations by LANES * w: independent recurrences, so the
  * loop vectorises, and no libm call per sample (the kernel is then memory-bound). */
 #define LANES 8
@@ -13,7 +15,7 @@
 void dafx_tremolo(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                   const double *rate_hz, const double *depth, double sample_rate) {
     const int64_t rows = batch * channels;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(dafx_threads_for(rows))
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / channels;
         const float *xr = x + r * samples;

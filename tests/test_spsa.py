@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dafxkit import Effect, Param, load_effect
-from dafxkit.errors import ParameterError
+from dafxkit import Effect, Param, load_effect, native
+from dafxkit.errors import NativeError, ParameterError
 from dafxkit.spsa import EffectLayer, spsa_gradient
+from tests.strategies import effect_cases
 
 RATE = 16000
 
@@ -240,8 +243,9 @@ def test_recovers_compressor_parameters():
     assert max(threshold, attack, release, makeup) < 0.05, error
 
 
-def test_reused_workspace_gives_the_same_gradient(clips, rng):
-    fx = load_effect("distortion")
+@pytest.mark.parametrize("name", ["distortion", "gate"])  # a fused kernel, and the default path
+def test_reused_workspace_gives_the_same_gradient(name, clips, rng):
+    fx = load_effect(name)
     p = rng.uniform(0, 1, (len(clips), fx.n_params))
     g = rng.standard_normal(clips.shape).astype(np.float32)
     delta = rng.integers(0, 2, (3, len(clips), fx.n_params)) * 2.0 - 1.0
@@ -251,3 +255,100 @@ def test_reused_workspace_gives_the_same_gradient(clips, rng):
     for _ in range(2):
         reused = spsa_gradient(fx, clips, p, g, RATE, k=3, delta=delta, workspace=workspace)
         np.testing.assert_array_equal(reused, plain)
+
+
+# -- the fused probe path: kernels that fold their output into ⟨g, y⟩ --------------------------
+
+#: Built-in effects whose C kernel has a fused ``_dot`` form.
+FUSED = [
+    "distortion",
+    "softclip",
+    "hardclip",
+    "tube",
+    "compressor",
+    "equaliser",
+    "reverb",
+    "delay",
+    "chorus",
+    "flanger",
+    "phaser",
+]
+
+needs_native = pytest.mark.skipif(not native.available(), reason="needs the C library")
+
+
+def _unfused_dots(fx, audio, values, grad, rate, repeat):
+    """⟨g, y⟩ per parameter row from stored outputs, in float64."""
+    y = fx.process(np.repeat(audio, repeat, axis=0), values, rate, "c").astype(np.float64)
+    g = np.repeat(grad, repeat, axis=0).astype(np.float64)
+    return (y * g).sum(axis=(1, 2)), np.abs(y * g).sum(axis=(1, 2))
+
+
+@needs_native
+@pytest.mark.parametrize("name", FUSED)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=effect_cases(n_params=1, max_samples=1500), repeat=st.integers(1, 5), data=st.data())
+def test_fused_kernels_give_the_stored_outputs_dot_products(name, case, repeat, data):
+    fx = load_effect(name)
+    audio, _, rate = case
+    if name == "reverb" and audio.shape[1] > 2:
+        audio = audio[:, :2]
+    rows = audio.shape[0] * repeat
+    unit = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
+    flat = data.draw(st.lists(unit, min_size=rows * fx.n_params, max_size=rows * fx.n_params))
+    values = fx.denormalise(np.array(flat).reshape(rows, fx.n_params))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    grad = np.random.default_rng(seed).standard_normal(audio.shape).astype(np.float32)
+    fused = fx.process_dot(audio, values, grad, float(rate), "c", repeat=repeat)
+    dots, scale = _unfused_dots(fx, audio, values, grad, float(rate), repeat)
+    assert fused.shape == (rows,) and fused.dtype == np.float64
+    # The same float32 outputs, summed in double in another order: agreement to the rounding of
+    # the sums, far below the 1e-6 a float32 dot product would lose.
+    np.testing.assert_allclose(fused, dots, rtol=0, atol=1e-12 * scale.max() + 1e-30)
+
+
+@needs_native
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_and_unfused_spsa_give_the_same_gradient(name, monkeypatch, rng):
+    fx = load_effect(name)
+    clips = (0.5 * rng.standard_normal((4, 2, 3000))).astype(np.float32)
+    p = rng.uniform(0, 1, (4, fx.n_params))
+    g = rng.standard_normal(clips.shape).astype(np.float32)
+    delta = rng.integers(0, 2, (3, 4, fx.n_params)) * 2.0 - 1.0
+    fused = spsa_gradient(fx, clips, p, g, 44100, k=3, delta=delta, epsilon=0.05)
+    # Effect's own process_dot: tile, process, float32 matrix product.
+    monkeypatch.setattr(type(fx), "process_dot", Effect.process_dot)
+    unfused = spsa_gradient(fx, clips, p, g, 44100, k=3, delta=delta, epsilon=0.05)
+    scale = np.abs(unfused).max() + 1e-12
+    np.testing.assert_allclose(fused, unfused, rtol=0, atol=1e-4 * scale)
+
+
+@needs_native
+def test_fused_path_checks_its_arguments(rng):
+    fx = load_effect("distortion")
+    audio = rng.standard_normal((2, 1, 64)).astype(np.float32)
+    values = fx.denormalise(fx.default_params(4))
+    with pytest.raises(NativeError, match="gradient must have the audio's shape"):
+        fx.process_dot(audio, values, audio[:1], 44100.0, "c", repeat=2)
+    with pytest.raises(ParameterError, match=r"must have shape \(6,\)"):
+        fx.process_dot(audio, values, audio, 44100.0, "c", repeat=3)
+    with pytest.raises(NativeError, match="must have 6 rows"):
+        native.run_kernel_dot("distortion", audio, audio, 3, [np.zeros(4)] * 4, 44100.0, 0)
+    with pytest.raises(NativeError, match="repeat must be a positive integer"):
+        native.run_kernel_dot("distortion", audio, audio, 0, [np.zeros(0)] * 4, 44100.0, 0)
+    with pytest.raises(ParameterError, match="grad_output must have the audio's shape"):
+        spsa_gradient(fx, audio, fx.default_params(2), audio[:, :, :10], 44100)
+
+
+def test_default_process_dot_works_for_any_effect(rng):
+    fx = Scale()
+    audio = rng.standard_normal((3, 2, 50)).astype(np.float32)
+    grad = rng.standard_normal(audio.shape).astype(np.float32)
+    amount = rng.uniform(0, 1, 6)
+    dots = fx.process_dot(audio, {"amount": amount}, grad, RATE, "numpy", repeat=2)
+    clip = np.arange(6) // 2  # row r runs on clip r // repeat
+    expected = (1.0 + 3.0 * amount) * (audio[clip] * grad[clip]).sum(axis=(1, 2))
+    np.testing.assert_allclose(dots, expected, rtol=1e-5)
+    assert fx.calls == [6]
