@@ -108,3 +108,17 @@ def test_repeated_effect_flags_train_a_chain(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["effect"] == "gain>distortion"
     assert len(summary["methods"]["model"]["param_mae"]) == 5  # gain's one + distortion's four
+
+
+def test_descriptor_loss_and_workers_flags_reach_the_saved_config(tmp_path):
+    tiny = TrainConfig(**{**TINY, "steps": 2, "descriptors": ("brightness", "depth")})
+    cfg = save_config(tiny, tmp_path / "t.toml")
+    run = tmp_path / "run"
+    args = ["train", "--config", str(cfg), "--descriptor-loss", "0.5", "--workers", "0"]
+    res = runner.invoke(app, [*args, "-o", str(run)])
+    assert res.exit_code == 0, res.output
+    text = (run / "config.toml").read_text()
+    assert "descriptor_loss = 0.5" in text and "workers = 0" in text
+    assert "descriptor" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    res = runner.invoke(app, ["train", "--workers", "-1", "-o", str(tmp_path / "bad")])
+    assert res.exit_code == 1 and "workers must be an integer >= 0" in _text(res)

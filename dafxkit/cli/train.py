@@ -47,7 +47,7 @@ def _progress():
         if stage not in tasks:
             label = "β-VAE pre-training" if stage == "vae" else "controller (SPSA)"
             tasks[stage] = bar.add_task(label, total=total, info="")
-        keys = ("loss", "recon", "kl") if stage == "vae" else ("mrstft", "val_mrstft")
+        keys = ("loss", "recon", "kl") if stage == "vae" else ("mrstft", "descriptor", "val_mrstft")
         info = "  ".join(f"{k} {record[k]:.4f}" for k in keys if k in record)
         bar.update(tasks[stage], completed=done, info=info)
 
@@ -101,11 +101,18 @@ def train(
     z_dim: Annotated[int | None, typer.Option(help="Control-space size (2-8).")] = None,
     beta_z: Annotated[float | None, typer.Option(help="Weight of the KL on z.")] = None,
     param_loss: Annotated[float | None, typer.Option(help="Weight of the θb loss.")] = None,
+    descriptor_loss: Annotated[
+        float | None,
+        typer.Option(help="Weight of the descriptor loss (brightness/depth of ŷ vs yb; 0 off)."),
+    ] = None,
     spsa_k: Annotated[int | None, typer.Option(help="SPSA directions per step.")] = None,
     finetune_encoder: Annotated[
         bool | None, typer.Option("--finetune-encoder/--freeze-encoder", help="Train the encoder.")
     ] = None,
     vae_steps: Annotated[int | None, typer.Option(help="β-VAE pre-training steps.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes generating training batches ahead (0: none).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML with any settings.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
@@ -134,9 +141,11 @@ def train(
             z_dim=z_dim,
             beta_z=beta_z,
             param_loss=param_loss,
+            descriptor_loss=descriptor_loss,
             spsa_k=spsa_k,
             finetune_encoder=finetune_encoder,
             vae_steps=vae_steps,
+            workers=workers,
         )
         loop.check_config(cfg)
         stamp = time.strftime("%Y%m%d-%H%M%S")

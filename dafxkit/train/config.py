@@ -57,6 +57,11 @@ class TrainConfig:
         Weight of KL(q(z) ‖ N(0, I)).
     param_loss : float
         Weight of the squared error between predicted and true normalised parameters θb.
+    descriptor_loss : float
+        Weight of the descriptor loss: mean absolute difference between the ``descriptors``
+        of ŷ = fx(x, θ̂) and those of the reference yb, divided by 10 (descriptors are on a
+        0–100 scale). Its gradient comes from SPSA through effect and extractor together
+        (``spsa_k`` directions, ``spsa_epsilon``); 0 turns it off.
     spsa_k, spsa_epsilon : int, float
         SPSA directions per step and probe step (normalised units).
     finetune_encoder : bool
@@ -65,6 +70,9 @@ class TrainConfig:
     latent_dim, vae_steps, vae_batch_size, vae_lr, vae_beta, vae_warmup, vae_examples : …
         β-VAE pre-training: latent size, steps, clips per batch, learning rate, β, KL warm-up
         steps, and the number of pairs in its pool (x, ya and yb of each are all used).
+    workers : int
+        DataLoader worker processes generating training batches ahead of the training step
+        (0: in this process, when needed). The batches, and the run, do not depend on it.
     eval_every, checkpoint_every : int
         Validation MR-STFT (chooses ``best.pt``) and ``last.pt`` intervals, in steps.
     n_val, n_test : int
@@ -90,6 +98,7 @@ class TrainConfig:
     hidden: int = 256
     beta_z: float = 1e-3
     param_loss: float = 0.0
+    descriptor_loss: float = 0.0
     spsa_k: int = 2
     spsa_epsilon: float = 0.02
     finetune_encoder: bool = False
@@ -100,6 +109,7 @@ class TrainConfig:
     vae_beta: float = 1.0
     vae_warmup: int = 100
     vae_examples: int = 256
+    workers: int = 1
     eval_every: int = 50
     checkpoint_every: int = 50
     n_val: int = 64
@@ -133,7 +143,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("vae_steps", "vae_warmup", "n_audio_examples", "seed"):
+        for name in ("vae_steps", "vae_warmup", "n_audio_examples", "seed", "workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0; got {value!r}")
@@ -141,7 +151,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number; got {value!r}")
-        for name in ("beta_z", "param_loss", "vae_beta"):
+        for name in ("beta_z", "param_loss", "descriptor_loss", "vae_beta"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a number >= 0; got {value!r}")
@@ -155,6 +165,11 @@ class TrainConfig:
             raise ConfigError(f"mode must be 'reference' or 'descriptor'; got {self.mode!r}")
         if self.mode == "descriptor" and len(self.descriptors) == 0:
             raise ConfigError("descriptor mode needs descriptors (e.g. brightness, depth)")
+        if self.descriptor_loss > 0 and len(self.descriptors) == 0:
+            raise ConfigError(
+                "descriptor_loss needs descriptors to compare (e.g. brightness, depth); "
+                "set descriptors or --descriptor-loss 0"
+            )
         if self.channels not in (1, 2):
             raise ConfigError(f"channels must be 1 or 2; got {self.channels!r}")
         if self.sample_rate < 8000:

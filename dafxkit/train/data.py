@@ -3,14 +3,24 @@
 Training step ``s`` uses examples ``s·B … s·B + B − 1`` of the pipeline; validation, test and
 VAE-pool examples come from disjoint index ranges far above, so held-out pairs never repeat a
 training pair's draw (with the synthetic source, tracks can recur: its songs are a seeded pool).
+
+Training batches can be generated ahead of the training step in torch `DataLoader` worker
+processes (`PairBatches.train_batches` with ``workers > 0``). A batch is a pure function of
+(seed, step), so the batches, and the run, are the same for any number of workers.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
 from dafxkit.data import AugmentConfig, PairConfig, Pipeline, PipelineConfig, SamplerConfig
+from dafxkit.data.pipeline import limit_threads
+from dafxkit.data.sources import Source
 from dafxkit.train.config import TrainConfig
 
 __all__ = ["PairBatches", "VAL_OFFSET", "TEST_OFFSET", "VAE_OFFSET"]
@@ -18,6 +28,9 @@ __all__ = ["PairBatches", "VAL_OFFSET", "TEST_OFFSET", "VAE_OFFSET"]
 VAL_OFFSET = 1_000_000_000
 TEST_OFFSET = 2_000_000_000
 VAE_OFFSET = 3_000_000_000
+
+#: Batches each worker keeps ready ahead of the training step.
+PREFETCH_BATCHES = 2
 
 
 def pipeline_config(config: TrainConfig) -> PipelineConfig:
@@ -36,8 +49,27 @@ def pipeline_config(config: TrainConfig) -> PipelineConfig:
     )
 
 
+def _stack(pipeline: Pipeline, indices: range | list[int]) -> dict[str, torch.Tensor]:
+    examples = pipeline.examples(list(indices))
+
+    def stack(name: str) -> torch.Tensor:
+        return torch.from_numpy(
+            np.stack([np.asarray(getattr(e, name), dtype=np.float32) for e in examples])
+        )
+
+    return {
+        "x": stack("x"),
+        "ya": stack("ya"),
+        "yb": stack("yb"),
+        "theta_a": stack("theta_a"),
+        "theta_b": stack("theta_b"),
+        "descriptors": stack("descriptors"),
+    }
+
+
 class PairBatches:
-    """Generates batches of pairs as tensors, in this process."""
+    """Generates batches of pairs as tensors: held-out sets in this process, training batches
+    here or in ``config.workers`` DataLoader worker processes."""
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -48,21 +80,7 @@ class PairBatches:
         return self.pipeline.param_names
 
     def batch(self, indices: range | list[int]) -> dict[str, torch.Tensor]:
-        examples = self.pipeline.examples(list(indices))
-
-        def stack(name: str) -> torch.Tensor:
-            return torch.from_numpy(
-                np.stack([np.asarray(getattr(e, name), dtype=np.float32) for e in examples])
-            )
-
-        return {
-            "x": stack("x"),
-            "ya": stack("ya"),
-            "yb": stack("yb"),
-            "theta_a": stack("theta_a"),
-            "theta_b": stack("theta_b"),
-            "descriptors": stack("descriptors"),
-        }
+        return _stack(self.pipeline, indices)
 
     def train_batch(self, step: int) -> dict[str, torch.Tensor]:
         b = self.config.batch_size
@@ -71,3 +89,57 @@ class PairBatches:
     def held_out(self, offset: int, n: int) -> dict[str, torch.Tensor]:
         chunks = [self.batch(range(offset + i, offset + min(i + 64, n))) for i in range(0, n, 64)]
         return {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+
+    @contextmanager
+    def train_batches(self, start: int, stop: int) -> Iterator[Iterator[dict[str, torch.Tensor]]]:
+        """The training batches of steps ``start .. stop − 1``, in order.
+
+        With ``config.workers == 0`` they are generated here, one at a time when asked for;
+        otherwise that many spawned worker processes (one thread each) generate them ahead,
+        ``PREFETCH_BATCHES`` per worker. Leaving the ``with`` block, normally or by an
+        exception (KeyboardInterrupt too), shuts the workers down.
+        """
+        workers = min(self.config.workers, max(stop - start, 0))
+        if workers == 0:
+            yield (self.train_batch(step) for step in range(start, stop))
+            return
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(
+            _StepBatches(self.config, self.pipeline.source),
+            batch_size=None,  # an item is already a whole batch
+            sampler=range(start, stop),
+            num_workers=workers,
+            multiprocessing_context="spawn",  # fork after OpenMP has started threads can hang
+            prefetch_factor=PREFETCH_BATCHES,
+            # Its own generator: the loader draws a base seed, which must not come from (and
+            # move) torch's global generator that the SPSA directions are drawn from.
+            generator=torch.Generator().manual_seed(0),
+        )
+        batches = iter(loader)
+        try:
+            yield batches
+        finally:
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:  # the multi-process iterator; its __del__ does the same
+                shutdown()
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``s``: the training batch of step ``s`` (a worker builds its pipeline once)."""
+
+    def __init__(self, config: TrainConfig, source: Source) -> None:
+        self.config = config
+        self.source = source
+        self._pipeline: Pipeline | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pipeline": None}
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        if self._pipeline is None:
+            limit_threads(1)  # the workers are the parallelism
+            self._pipeline = Pipeline(pipeline_config(self.config), source=self.source, threads=1)
+            limit_threads(1)  # again: building the pipeline may have imported Numba
+        b = self.config.batch_size
+        return _stack(self._pipeline, range(step * b, (step + 1) * b))

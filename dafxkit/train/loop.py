@@ -17,11 +17,13 @@ import torch
 
 from dafxkit.errors import DafxError
 from dafxkit.models.controller import Controller
+from dafxkit.models.descriptor_loss import DescriptorLoss
 from dafxkit.models.losses import MultiResolutionSTFTLoss
 from dafxkit.models.vae import BetaVAE, VAEEncoder, atomic_save, beta_at, kl_divergence, vae_loss
 from dafxkit.spsa import EffectLayer
 from dafxkit.train.config import ConfigError, TrainConfig, load_config, save_config
 from dafxkit.train.data import VAE_OFFSET, VAL_OFFSET, PairBatches
+from dafxkit.train.metrics import MetricsLog
 
 __all__ = ["train", "train_vae", "apply", "resolve_device", "check_config", "load_run"]
 
@@ -83,26 +85,6 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines logged after the checkpoint a run resumes from."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by the kill
-        if rec.get("step", 0) <= step:
-            kept.append(line)
-    path.write_text("".join(f"{k}\n" for k in kept), encoding="utf-8")
 
 
 # -- β-VAE ---------------------------------------------------------------------------------
@@ -287,7 +269,6 @@ def train(
     device = resolve_device(config.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.toml")
-    metrics_path = run_dir / "metrics.jsonl"
     data = PairBatches(config)
 
     # β-VAE: given, cached, or trained now; the run folder always keeps its copy.
@@ -309,6 +290,11 @@ def train(
     opt = torch.optim.Adam(trainable, lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
     loss_fn = MultiResolutionSTFTLoss().to(device)
+    descriptor_loss = None
+    if config.descriptor_loss > 0:
+        descriptor_loss = DescriptorLoss(
+            system.layer, data.pipeline.extractor, config.descriptors, scale=DESCRIPTOR_SCALE
+        )
     start, best, theta_sum, theta_n = (
         0,
         math.inf,
@@ -325,7 +311,6 @@ def train(
         start, best = ckpt["step"], ckpt["best_val"]
         theta_sum, theta_n = ckpt["theta_sum"], ckpt["theta_n"]
         _set_rng_state(ckpt["rng"], device)
-        _truncate_metrics(metrics_path, start)
     val = data.held_out(VAL_OFFSET, config.n_val)
 
     def checkpoint(step: int, name: str) -> None:
@@ -349,44 +334,59 @@ def train(
 
     system.train()
     t0 = time.perf_counter()
-    for step in range(start, config.steps):
-        batch = data.train_batch(step)
-        theta_sum += batch["theta_b"].double().sum(0)
-        theta_n += len(batch["theta_b"])
-        dev = _to(batch, device)
-        out = system.predict(dev)
-        y = system.layer(dev["x"], out["params"])
-        rec = loss_fn(y, dev["yb"])
-        kl = kl_divergence(out["mu"], out["logvar"])
-        loss = rec + config.beta_z * kl
-        if config.param_loss > 0:
-            loss = loss + config.param_loss * (out["params"] - dev["theta_b"]).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        record = {
-            "step": step + 1,
-            "loss": float(loss.detach()),
-            "mrstft": float(rec.detach()),
-            "kl": float(kl.detach()),
-            "lr": sched.get_last_lr()[0],
-            "param_mae": float((out["params"] - dev["theta_b"]).detach().abs().mean()),
-        }
-        done = step + 1
-        if done % config.eval_every == 0 or done == config.steps:
-            record["val_mrstft"] = validate(system, val, loss_fn, device)
-            if record["val_mrstft"] < best:
-                best = record["val_mrstft"]
-                checkpoint(done, "best.pt")
-        _append_jsonl(metrics_path, record)
-        if progress is not None:
-            progress("train", done, config.steps, record)
-        if done % config.checkpoint_every == 0 or done == config.steps:
-            checkpoint(done, "last.pt")
-        if stop_after is not None and done >= stop_after and done < config.steps:
-            checkpoint(done, "last.pt")
-            return {"stopped_at": done}
+    metrics = MetricsLog(run_dir, resume_step=start if resume else None)
+    # Both context managers end their resources on any exit: the event files are closed and
+    # the batch workers shut down, on errors and KeyboardInterrupt too.
+    with metrics, data.train_batches(start, config.steps) as batches:
+        for step, batch in zip(range(start, config.steps), batches, strict=True):
+            theta_sum += batch["theta_b"].double().sum(0)
+            theta_n += len(batch["theta_b"])
+            dev = _to(batch, device)
+            out = system.predict(dev)
+            y = system.layer(dev["x"], out["params"])
+            rec = loss_fn(y, dev["yb"])
+            kl = kl_divergence(out["mu"], out["logvar"])
+            loss = rec + config.beta_z * kl
+            if config.param_loss > 0:
+                loss = loss + config.param_loss * (out["params"] - dev["theta_b"]).pow(2).mean()
+            desc_mae = None
+            if descriptor_loss is not None:
+                desc, desc_mae = descriptor_loss(
+                    dev["x"], out["params"], dev["descriptors"][:, 2], output=y
+                )
+                loss = loss + config.descriptor_loss * desc
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            record = {
+                "step": step + 1,
+                "loss": float(loss.detach()),
+                "mrstft": float(rec.detach()),
+                "kl": float(kl.detach()),
+                "lr": sched.get_last_lr()[0],
+                "param_mae": float((out["params"] - dev["theta_b"]).detach().abs().mean()),
+            }
+            if desc_mae is not None:
+                # Mean absolute error of the descriptors of ŷ against yb's, on their 0–100 scale.
+                record["descriptor"] = float(desc_mae.mean())
+                for name, value in zip(config.descriptors, desc_mae.tolist(), strict=True):
+                    record[f"descriptor_{name}"] = value
+            done = step + 1
+            if done % config.eval_every == 0 or done == config.steps:
+                record["val_mrstft"] = validate(system, val, loss_fn, device)
+                if record["val_mrstft"] < best:
+                    best = record["val_mrstft"]
+                    checkpoint(done, "best.pt")
+            metrics.append(record)
+            if progress is not None:
+                progress("train", done, config.steps, record)
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                metrics.flush()
+                checkpoint(done, "last.pt")
+            if stop_after is not None and done >= stop_after and done < config.steps:
+                checkpoint(done, "last.pt")
+                return {"stopped_at": done}
     seconds = time.perf_counter() - t0
     if not (run_dir / "best.pt").exists():
         checkpoint(config.steps, "best.pt")
