@@ -1,10 +1,12 @@
-"""Shared fixtures: a seeded rng, and plugins installed as fake distributions on sys.path."""
+"""Shared fixtures: a seeded rng, plugins installed as fake distributions on sys.path, and
+MUSDB18-layout trees (tones or synthetic music stems)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,64 @@ def fast_pipeline_config(*, tracks: int = 30, seconds: float = 1.0, **changes):
     }
     base.update(changes)
     return PipelineConfig(**base)
+
+
+MUSDB_STEMS = ("drums", "bass", "other", "vocals")
+
+
+def write_musdb_tree(
+    root: Path,
+    tracks: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    sample_rate: int,
+) -> Path:
+    """Write a MUSDB18 tree in the decoded-WAV layout that the real ``musdb`` package reads:
+    ``root/SUBSET/TRACK/{stem}.wav`` and ``mixture.wav`` (the sum of the stems given).
+
+    ``tracks``: subset (``train``/``test``) → track name → stem → float ``(samples,
+    channels)`` audio; a stem left out is not written (the mixture still sums the given ones).
+    """
+    import soundfile as sf
+
+    for subset, names in tracks.items():
+        for name, stems in names.items():
+            folder = root / subset / name
+            folder.mkdir(parents=True)
+            for stem, audio in stems.items():
+                sf.write(folder / f"{stem}.wav", audio, sample_rate, subtype="FLOAT")
+            sf.write(folder / "mixture.wav", sum(stems.values()), sample_rate, subtype="FLOAT")
+    return root
+
+
+def synthetic_stems(seed: int, index: int, seconds: float, sample_rate: int) -> dict:
+    """MUSDB's four stems of song ``index`` of dafxkit's synthetic music, ``(samples, 2)``
+    each: drums, bass, other (the chord instrument) and vocals (the lead line), rendered one
+    part at a time from the song's second section on (the first is a thinner intro)."""
+    from dataclasses import replace
+
+    from dafxkit.data.synth import make_song, render_song
+
+    song = make_song(seed, index, sample_rate)
+    parts = {"drums": "drums", "bass": "bass", "other": "chords", "vocals": "lead"}
+    start_s = 8 * song.bar_s  # section 1
+    stems = {}
+    for stem, part in parts.items():
+        only = replace(song, part_probability={p: float(p == part) for p in parts.values()})
+        stems[stem] = render_song(only, start_s, seconds).T.copy()
+    return stems
+
+
+@pytest.fixture(scope="session")
+def musdb_music_root(tmp_path_factory) -> Path:
+    """A MUSDB18 WAV tree of synthetic music: 4 train tracks and 1 test track of 12 s at
+    22.05 kHz, each with the four stems and their mixture."""
+    root = tmp_path_factory.mktemp("musdb_music")
+    rate, seconds = 22050, 12.0
+    songs = {"train": range(4), "test": range(4, 5)}
+    tracks = {
+        subset: {f"Synth {i:02d} - Song {i}": synthetic_stems(7, i, seconds, rate) for i in indices}
+        for subset, indices in songs.items()
+    }
+    return write_musdb_tree(root, tracks, rate)
 
 
 @pytest.fixture
