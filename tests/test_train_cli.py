@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import typer
@@ -122,3 +123,15 @@ def test_descriptor_loss_and_workers_flags_reach_the_saved_config(tmp_path):
     assert "descriptor" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     res = runner.invoke(app, ["train", "--workers", "-1", "-o", str(tmp_path / "bad")])
     assert res.exit_code == 1 and "workers must be an integer >= 0" in _text(res)
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_train_lets_idle_openmp_threads_sleep_unless_told_otherwise(tmp_path, monkeypatch, preset):
+    if preset is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+    cfg = save_config(TrainConfig(**{**TINY, "steps": 1}), tmp_path / "t.toml")
+    res = runner.invoke(app, ["train", "--config", str(cfg), "-o", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert os.environ["OMP_WAIT_POLICY"] == (preset or "PASSIVE")
