@@ -20,6 +20,7 @@ treated as the identity, biased but useful when an upstream model must see some 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -29,9 +30,49 @@ from dafxkit.audio import validate_audio, validate_sample_rate
 from dafxkit.effect import Effect
 from dafxkit.errors import ParameterError
 
-__all__ = ["EffectLayer", "spsa_effect", "spsa_gradient"]
+__all__ = ["BatchShare", "EffectLayer", "spsa_effect", "spsa_gradient"]
 
 InputGrad = Literal["none", "straight_through"]
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """This process holds rows ``offset … offset + size − 1`` of a global batch of ``total``.
+
+    In data-parallel training each process sees a slice of one global batch. Random draws with
+    one row per batch row (SPSA directions, a VAE's or controller's sampling noise) are then
+    drawn for the whole global batch, from a generator in the same state in every process, and
+    each process keeps its own rows: together the processes draw exactly what one process
+    holding the global batch would, so a run does not depend on how many processes share it.
+    """
+
+    offset: int
+    size: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.offset and 0 < self.size and self.offset + self.size <= self.total):
+            raise ParameterError(
+                f"batch share of rows {self.offset}..{self.offset + self.size - 1} does not fit "
+                f"a global batch of {self.total}"
+            )
+
+    def take(self, full: Any, rows: int, dim: int = 0) -> Any:
+        """This process's ``rows`` of ``full`` (drawn for ``total`` rows along ``dim``)."""
+        if rows != self.size:
+            raise ParameterError(
+                f"this process holds {self.size} rows of the global batch but was given {rows}"
+            )
+        return full.narrow(dim, self.offset, self.size)
+
+    @staticmethod
+    def randn_rows(like: torch.Tensor, share: BatchShare | None) -> torch.Tensor:
+        """Standard normal noise shaped like ``like`` (rows first): ``torch.randn_like`` when
+        ``share`` is None, else this process's rows of a draw for the global batch."""
+        if share is None:
+            return torch.randn_like(like)
+        full = torch.randn((share.total, *like.shape[1:]), dtype=like.dtype, device=like.device)
+        return share.take(full, like.shape[0])
 
 
 def spsa_gradient(
@@ -229,6 +270,8 @@ class EffectLayer(torch.nn.Module):
         self.input_grad = input_grad
         self.backend = effect.resolve_backend(backend) if backend is not None else None
         self._workspace: tuple[np.ndarray, np.ndarray] | None = None
+        #: Set by data-parallel training: directions are drawn for the global batch.
+        self.share: BatchShare | None = None
         self._generator = None
         if seed is not None:
             self._generator = torch.Generator().manual_seed(int(seed))
@@ -244,8 +287,13 @@ class EffectLayer(torch.nn.Module):
         return self._workspace
 
     def draw_directions(self, shape: tuple[int, int]) -> np.ndarray:
-        """Rademacher directions ``(k, batch, n_params)`` of ±1 (float64)."""
-        bits = torch.randint(0, 2, (self.k, *shape), generator=self._generator)
+        """Rademacher directions ``(k, batch, n_params)`` of ±1 (float64); with a `share`, this
+        process's rows of the directions drawn for the global batch."""
+        rows, n_params = shape
+        total = rows if self.share is None else self.share.total
+        bits = torch.randint(0, 2, (self.k, total, n_params), generator=self._generator)
+        if self.share is not None:
+            bits = self.share.take(bits, rows, dim=1)
         return bits.numpy().astype(np.float64) * 2.0 - 1.0
 
     def forward(self, audio: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,16 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _quiet_unless_main() -> bool:
+    """Under torchrun only rank 0 talks (progress, tables); True in that process."""
+    from dafxkit.train.distributed import Distributed
+
+    main = Distributed.from_env().is_main
+    if not main:
+        console.quiet = True
+    return main
+
+
 def _config(config_path: Path | None, **flags: Any):
     from dafxkit.train.config import TrainConfig, load_config
 
@@ -132,8 +142,10 @@ def train(
 ) -> None:
     """Train a controller for an effect through SPSA, then evaluate it against baselines.
 
-    Every setting is a field of the run's config.toml; flags override --config."""
+    Every setting is a field of the run's config.toml; flags override --config. Under
+    `torchrun --nproc-per-node N` the N processes train one model data-parallel."""
     _passive_openmp()
+    main = _quiet_unless_main()
     from dafxkit.train import loop
 
     if resume is not None:
@@ -161,7 +173,8 @@ def train(
             vae_steps=vae_steps,
             workers=workers,
         )
-        loop.check_config(cfg)
+        if main:  # rank 0 checks and prepares the run folder for all
+            loop.check_config(cfg)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = out or Path("runs") / f"{cfg.effect_name.replace('>', '-')}-{stamp}"
         console.print(f"run folder: [bold]{run_dir}[/]")
@@ -169,6 +182,8 @@ def train(
     started = time.perf_counter()
     with bar:
         summary = loop.train(cfg, run_dir, resume=resume is not None, progress=update)
+    if not main:
+        return
     _print_summary(summary)
     console.print(f"done in {time.perf_counter() - started:.0f} s; summary: {run_dir}/summary.json")
 
@@ -186,8 +201,10 @@ def train_vae(
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML with any settings.")] = None,
 ) -> None:
-    """Pre-train the β-VAE on clean and effected clips (the Encoder `vae`)."""
+    """Pre-train the β-VAE on clean and effected clips (the Encoder `vae`); data-parallel
+    under torchrun."""
     _passive_openmp()
+    main = _quiet_unless_main()
     from dafxkit.train import loop
 
     cfg = _config(
@@ -199,7 +216,8 @@ def train_vae(
         device=device,
         seed=seed,
     )
-    loop.check_config(cfg)
+    if main:
+        loop.check_config(cfg)
     bar, update = _progress()
     with bar:
         loop.train_vae(cfg, out, progress=update)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dafxkit.errors import DafxError
+from dafxkit.spsa import BatchShare
 
 __all__ = ["Controller", "MODES"]
 
@@ -80,6 +81,8 @@ class Controller(nn.Module):
         n_cond = 2 * embedding_dim if mode == "reference" else n_descriptors
         self.to_z = _mlp(embedding_dim + n_cond, hidden, 2 * self.z_dim)
         self.to_params = _mlp(self.z_dim, hidden, self.n_params)
+        #: Set by data-parallel training: z's noise is drawn for the global batch.
+        self.share: BatchShare | None = None
 
     def condition_input(self, emb_x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         if self.mode == "reference":
@@ -103,7 +106,7 @@ class Controller(nn.Module):
         """Sample z while training (``sample=None`` follows ``self.training``), else its mean."""
         mu, logvar = self.encode(emb_x, condition)
         sample = self.training if sample is None else sample
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        z = mu + BatchShare.randn_rows(mu, self.share) * (0.5 * logvar).exp() if sample else mu
         return {"mu": mu, "logvar": logvar, "z": z, "params": self.decode(z)}
 
     def checkpoint(self) -> dict[str, Any]:

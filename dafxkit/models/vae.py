@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from dafxkit.descriptors.mfcc import mel_filterbank
 from dafxkit.encoder import Encoder
 from dafxkit.errors import DafxError, MissingDependencyError
+from dafxkit.spsa import BatchShare
 
 __all__ = ["atomic_save", "LogMel", "BetaVAE", "VAEEncoder", "vae_loss", "kl_divergence", "beta_at"]
 
@@ -164,6 +165,8 @@ class BetaVAE(nn.Module):
             nn.GELU(),
             nn.Linear(256, n_mels * recon_frames),
         )
+        #: Set by data-parallel training: the latent's noise is drawn for the global batch.
+        self.share: BatchShare | None = None
 
     def target(self, mel: torch.Tensor) -> torch.Tensor:
         """The reconstruction target: the log-mel pooled to ``(n_mels, recon_frames)``."""
@@ -186,7 +189,8 @@ class BetaVAE(nn.Module):
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         mel = self.logmel(audio)
         mu, logvar = self.encode_mel(mel)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        noise = BatchShare.randn_rows(mu, self.share) if self.training else None
+        z = mu + noise * (0.5 * logvar).exp() if noise is not None else mu
         return {"mu": mu, "logvar": logvar, "recon": self.decode(z), "target": self.target(mel)}
 
     # -- persistence ------------------------------------------------------------------------

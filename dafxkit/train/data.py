@@ -4,6 +4,9 @@ Training step ``s`` uses examples ``s·B … s·B + B − 1`` of the pipeline; v
 VAE-pool examples come from disjoint index ranges far above, so held-out pairs never repeat a
 training pair's draw (with the synthetic source, tracks can recur: its songs are a seeded pool).
 
+In data-parallel training (`dafxkit.train.distributed`) ``batch_size`` is the global batch and
+each process generates only its own rows of step ``s``'s examples (``share``).
+
 Training batches can be generated ahead of the training step in torch `DataLoader` worker
 processes (`PairBatches.train_batches` with ``workers > 0``). A batch is a pure function of
 (seed, step), so the batches, and the run, are the same for any number of workers.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,7 +24,11 @@ import torch
 from dafxkit.data import AugmentConfig, PairConfig, Pipeline, PipelineConfig, SamplerConfig
 from dafxkit.data.pipeline import limit_threads
 from dafxkit.data.sources import Source
+from dafxkit.spsa import BatchShare
 from dafxkit.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from dafxkit.train.distributed import Distributed
 
 __all__ = ["PairBatches", "VAL_OFFSET", "TEST_OFFSET", "VAE_OFFSET"]
 
@@ -49,6 +56,15 @@ def pipeline_config(config: TrainConfig) -> PipelineConfig:
     )
 
 
+def _step_indices(config: TrainConfig, share: BatchShare | None, step: int) -> range:
+    """The example indices of step ``step`` that this process trains on."""
+    b = config.batch_size
+    if share is None:
+        return range(step * b, (step + 1) * b)
+    start = step * b + share.offset
+    return range(start, start + share.size)
+
+
 def _stack(pipeline: Pipeline, indices: range | list[int]) -> dict[str, torch.Tensor]:
     examples = pipeline.examples(list(indices))
 
@@ -69,10 +85,14 @@ def _stack(pipeline: Pipeline, indices: range | list[int]) -> dict[str, torch.Te
 
 class PairBatches:
     """Generates batches of pairs as tensors: held-out sets in this process, training batches
-    here or in ``config.workers`` DataLoader worker processes."""
+    here or in ``config.workers`` DataLoader worker processes.
 
-    def __init__(self, config: TrainConfig) -> None:
+    ``share``: this process's rows of each global training batch (data-parallel training).
+    """
+
+    def __init__(self, config: TrainConfig, share: BatchShare | None = None) -> None:
         self.config = config
+        self.share = share
         self.pipeline = Pipeline(pipeline_config(config))
 
     @property
@@ -83,10 +103,22 @@ class PairBatches:
         return _stack(self.pipeline, indices)
 
     def train_batch(self, step: int) -> dict[str, torch.Tensor]:
-        b = self.config.batch_size
-        return self.batch(range(step * b, (step + 1) * b))
+        return self.batch(_step_indices(self.config, self.share, step))
 
-    def held_out(self, offset: int, n: int) -> dict[str, torch.Tensor]:
+    def held_out(
+        self, offset: int, n: int, split: Distributed | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Examples ``offset … offset + n − 1``. With ``split`` (a data-parallel run's
+        `Distributed`), each process generates its part and all of them get the whole set."""
+        if split is None or not split.enabled:
+            return self._examples(offset, n)
+        lo = n * split.rank // split.world_size
+        hi = n * (split.rank + 1) // split.world_size
+        parts = split.all_gather(self._examples(offset + lo, hi - lo) if hi > lo else None)
+        parts = [part for part in parts if part is not None]
+        return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
+
+    def _examples(self, offset: int, n: int) -> dict[str, torch.Tensor]:
         chunks = [self.batch(range(offset + i, offset + min(i + 64, n))) for i in range(0, n, 64)]
         return {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
 
@@ -106,7 +138,7 @@ class PairBatches:
         from torch.utils.data import DataLoader
 
         loader = DataLoader(
-            _StepBatches(self.config, self.pipeline.source),
+            _StepBatches(self.config, self.pipeline.source, self.share),
             batch_size=None,  # an item is already a whole batch
             sampler=range(start, stop),
             num_workers=workers,
@@ -128,9 +160,10 @@ class PairBatches:
 class _StepBatches(torch.utils.data.Dataset):
     """Item ``s``: the training batch of step ``s`` (a worker builds its pipeline once)."""
 
-    def __init__(self, config: TrainConfig, source: Source) -> None:
+    def __init__(self, config: TrainConfig, source: Source, share: BatchShare | None) -> None:
         self.config = config
         self.source = source
+        self.share = share
         self._pipeline: Pipeline | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -141,5 +174,4 @@ class _StepBatches(torch.utils.data.Dataset):
             limit_threads(1)  # the workers are the parallelism
             self._pipeline = Pipeline(pipeline_config(self.config), source=self.source, threads=1)
             limit_threads(1)  # again: building the pipeline may have imported Numba
-        b = self.config.batch_size
-        return _stack(self._pipeline, range(step * b, (step + 1) * b))
+        return _stack(self._pipeline, _step_indices(self.config, self.share, step))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -23,6 +24,7 @@ from dafxkit.models.vae import BetaVAE, VAEEncoder, atomic_save, beta_at, kl_div
 from dafxkit.spsa import EffectLayer
 from dafxkit.train.config import ConfigError, TrainConfig, load_config, save_config
 from dafxkit.train.data import VAE_OFFSET, VAL_OFFSET, PairBatches
+from dafxkit.train.distributed import Distributed, session
 from dafxkit.train.metrics import MetricsLog
 
 __all__ = ["train", "train_vae", "apply", "resolve_device", "check_config", "load_run"]
@@ -126,28 +128,56 @@ def train_vae(
     x and both effected clips ya, yb. Training on clean and effected audio (rather than clean
     audio only) makes the latent describe what the effect changes, which is what the
     controller needs to read off the input and the reference.
+
+    Under torchrun the processes share the work (`dafxkit.train.distributed`): each generates
+    part of the pool, trains on its rows of every ``vae_batch_size`` batch, and rank 0 saves.
     """
+    with session() as info:
+        return _train_vae(config, out if info.is_main else None, info, data, progress)
+
+
+def _train_vae(
+    config: TrainConfig,
+    out: str | Path | None,
+    info: Distributed,
+    data: PairBatches | None,
+    progress: Progress | None,
+) -> BetaVAE:
+    share = info.share(config.vae_batch_size, "vae_batch_size") if info.enabled else None
     _seed_all(config.seed)
-    device = resolve_device(config.device)
+    device = info.device(resolve_device(config.device))
     data = data or PairBatches(config)
-    pool = data.held_out(VAE_OFFSET, config.vae_examples)
+    pool = data.held_out(VAE_OFFSET, config.vae_examples, info)
     clips = torch.cat([pool["x"], pool["ya"], pool["yb"]])
     vae = BetaVAE(sample_rate=config.sample_rate, latent_dim=config.latent_dim).to(device)
+    vae.share = share
+    model = info.wrap(vae, device, broadcast_buffers=False)
     opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
     gen = torch.Generator().manual_seed(config.seed)
     vae.train()
     for step in range(config.vae_steps):
         idx = torch.randint(0, len(clips), (config.vae_batch_size,), generator=gen)
+        if share is not None:
+            idx = share.take(idx, share.size)
         batch = clips[idx].to(device)
-        result = vae(batch)
+        result = model(batch)
         loss, parts = vae_loss(result, beta_at(step, config.vae_beta, config.vae_warmup))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if progress is not None:
-            progress("vae", step + 1, config.vae_steps, {"loss": float(loss.detach()), **parts})
+        if info.enabled:  # the global batch's figures for the progress bar
+            figures = torch.tensor([float(loss.detach()), parts["recon"], parts["kl"]])
+            loss_value, parts["recon"], parts["kl"] = (
+                info.all_reduce_sum(figures) / info.world_size
+            ).tolist()
+        else:
+            loss_value = float(loss.detach())
+        if progress is not None and info.is_main:
+            progress("vae", step + 1, config.vae_steps, {"loss": loss_value, **parts})
     vae.eval()
-    vae.to("cpu").save(out)
+    vae.share = None
+    if out is not None:
+        vae.to("cpu").save(out)
     return vae.to(device)
 
 
@@ -168,6 +198,12 @@ class System(torch.nn.Module):
             return emb_ref
         d = batch["descriptors"]  # (B, 3, n_desc): x, ya, yb
         return (d[:, 2] - d[:, 0]) / DESCRIPTOR_SCALE
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], *, sample: bool | None = None
+    ) -> dict[str, torch.Tensor]:
+        """`predict`: the module call, which `DistributedDataParallel` wraps."""
+        return self.predict(batch, sample=sample)
 
     def predict(
         self, batch: dict[str, torch.Tensor], *, sample: bool | None = None
@@ -245,7 +281,7 @@ def load_run(run: str | Path, which: str = "best") -> tuple[TrainConfig, System,
 
 
 def train(
-    config: TrainConfig,
+    config: TrainConfig | None,
     run_dir: str | Path,
     *,
     resume: bool = False,
@@ -256,36 +292,89 @@ def train(
     """Train (or resume) a run in ``run_dir``; returns the summary (or the state at a stop).
 
     ``stop_after`` ends the session after that many steps have been done in all, as a kill
-    would (the last checkpoint is written first); `train` with ``resume=True`` continues it.
+    would (the last checkpoint is written first); `train` with ``resume=True`` continues it
+    (``config`` is then read from the run folder and may be None).
+
+    Under torchrun the processes train one model data-parallel (`dafxkit.train.distributed`):
+    the run is the same as one process's with the same global ``batch_size``, and it can be
+    resumed with any number of processes. Rank 0 writes the run folder, evaluates and returns
+    the summary; the other processes return ``{"rank": r, "steps": n}``.
     """
-    run_dir = Path(run_dir)
+    with session() as info:
+        result, data = _train(config, Path(run_dir), info, resume, stop_after, progress)
+    if not info.is_main or "stopped_at" in result:
+        return result
+    run_dir = Path(result.pop("run_dir"))
+    if not evaluate_at_end:
+        from dafxkit.train.plots import write_plots
+
+        write_plots(run_dir, _load_effect(data.config))  # the loss curves; evaluate adds the rest
+        return result
+    from dafxkit.train.evaluation import evaluate
+
+    return evaluate(run_dir, data=data)
+
+
+def _prepare_run(config: TrainConfig | None, run_dir: Path, resume: bool):
+    """Rank 0's part of starting a run: the config, the run folder and the resume state."""
+    ckpt = None
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise DafxError(f"{run_dir}: nothing to resume (no last.pt)")
         config = load_config(run_dir / "config.toml")
+        ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
     elif (run_dir / "last.pt").exists():
         raise DafxError(f"{run_dir} already holds a run; pass --resume or choose another folder")
-    effect = check_config(config)
-    device = resolve_device(config.device)
+    if config is None:
+        raise DafxError("train needs a config unless it resumes a run")
+    check_config(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.toml")
-    data = PairBatches(config)
+    return config, ckpt
 
-    # β-VAE: given, cached, or trained now; the run folder always keeps its copy.
+
+def _prepare_vae(config: TrainConfig, run_dir: Path) -> bool:
+    """Rank 0: put the run's β-VAE in the run folder; False when it must be trained first."""
     vae_path = run_dir / "vae.pt"
-    if not vae_path.is_file():
-        if config.vae:
-            shutil.copyfile(config.vae, vae_path)
-        else:
-            cached = _vae_cache_path(config)
-            if not cached.is_file():
-                train_vae(config, cached, data=data, progress=progress)
-            shutil.copyfile(cached, vae_path)
-    vae = BetaVAE.load(vae_path)
+    if vae_path.is_file():
+        return True
+    cached = Path(config.vae) if config.vae else _vae_cache_path(config)
+    if not cached.is_file():
+        return False
+    shutil.copyfile(cached, vae_path)
+    return True
+
+
+def _train(
+    config: TrainConfig | None,
+    run_dir: Path,
+    info: Distributed,
+    resume: bool,
+    stop_after: int | None,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], PairBatches]:
+    if not info.is_main:
+        progress = None
+    # Rank 0 reads and writes the run folder; the others get what they need from it.
+    run_dir = Path(info.broadcast(str(run_dir)))
+    config, ckpt = info.from_main(lambda: _prepare_run(config, run_dir, resume))
+    effect = _load_effect(config)
+    share = info.share(config.batch_size) if info.enabled else None
+    device = info.device(resolve_device(config.device))
+    data = PairBatches(config, share)
+
+    # β-VAE: given, cached, or trained now (by all processes); the run folder keeps its copy.
+    if not info.from_main(lambda: _prepare_vae(config, run_dir)):
+        cached = _vae_cache_path(config)
+        _train_vae(config, cached if info.is_main else None, info, data, progress)
+        info.from_main(lambda: _prepare_vae(config, run_dir))
+    vae_path = run_dir / "vae.pt"
+    vae = BetaVAE.from_checkpoint(info.from_main(lambda: BetaVAE.load(vae_path).checkpoint()))
     _check_vae(vae, config, str(vae_path))
 
     _seed_all(config.seed)
     system = _build_system(config, vae, effect).to(device)
+    system.layer.share = system.controller.share = share
     trainable = [p for p in system.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
@@ -301,8 +390,7 @@ def train(
         torch.zeros(effect.n_params, dtype=torch.float64),
         0,
     )
-    if resume:
-        ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
+    if ckpt is not None:
         system.controller.load_state_dict(ckpt["controller"])
         if config.finetune_encoder:
             system.encoder.vae.load_state_dict(ckpt["vae"]["state"])
@@ -311,7 +399,15 @@ def train(
         start, best = ckpt["step"], ckpt["best_val"]
         theta_sum, theta_n = ckpt["theta_sum"], ckpt["theta_n"]
         _set_rng_state(ckpt["rng"], device)
-    val = data.held_out(VAL_OFFSET, config.n_val)
+    # Frozen parameters (the encoder by default) are not DDP's business; a fine-tuned
+    # encoder's decoder half gets no gradient.
+    model = info.wrap(
+        system,
+        device,
+        broadcast_buffers=False,
+        find_unused_parameters=config.finetune_encoder,
+    )
+    val = data.held_out(VAL_OFFSET, config.n_val) if info.is_main else None
 
     def checkpoint(step: int, name: str) -> None:
         atomic_save(
@@ -334,15 +430,17 @@ def train(
 
     system.train()
     t0 = time.perf_counter()
-    metrics = MetricsLog(run_dir, resume_step=start if resume else None)
+    metrics = (
+        MetricsLog(run_dir, resume_step=start if resume else None)
+        if info.is_main
+        else contextlib.nullcontext()
+    )
     # Both context managers end their resources on any exit: the event files are closed and
     # the batch workers shut down, on errors and KeyboardInterrupt too.
     with metrics, data.train_batches(start, config.steps) as batches:
         for step, batch in zip(range(start, config.steps), batches, strict=True):
-            theta_sum += batch["theta_b"].double().sum(0)
-            theta_n += len(batch["theta_b"])
             dev = _to(batch, device)
-            out = system.predict(dev)
+            out = model(dev)
             y = system.layer(dev["x"], out["params"])
             rec = loss_fn(y, dev["yb"])
             kl = kl_divergence(out["mu"], out["logvar"])
@@ -359,45 +457,63 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
+            # This step's figures and parameter sums over the global batch (every process's
+            # rows): means of equal shares average, sums add.
+            figures = [loss, rec, kl, (out["params"] - dev["theta_b"]).abs().mean()]
+            if desc_mae is not None:
+                figures += list(desc_mae)
+            means = torch.tensor([float(f.detach()) for f in figures], dtype=torch.float64)
+            sums = torch.cat(
+                [batch["theta_b"].double().sum(0), torch.tensor([len(batch["theta_b"])]).double()]
+            )
+            if info.enabled:
+                reduced = info.all_reduce_sum(torch.cat([means, sums]))
+                means, sums = reduced[: len(means)] / info.world_size, reduced[len(means) :]
+            theta_sum += sums[:-1]
+            theta_n += int(sums[-1])
+            values = means.tolist()
             record = {
                 "step": step + 1,
-                "loss": float(loss.detach()),
-                "mrstft": float(rec.detach()),
-                "kl": float(kl.detach()),
+                "loss": values[0],
+                "mrstft": values[1],
+                "kl": values[2],
                 "lr": sched.get_last_lr()[0],
-                "param_mae": float((out["params"] - dev["theta_b"]).detach().abs().mean()),
+                "param_mae": values[3],
             }
             if desc_mae is not None:
                 # Mean absolute error of the descriptors of ŷ against yb's, on their 0–100 scale.
-                record["descriptor"] = float(desc_mae.mean())
-                for name, value in zip(config.descriptors, desc_mae.tolist(), strict=True):
+                record["descriptor"] = float(np.mean(values[4:]))
+                for name, value in zip(config.descriptors, values[4:], strict=True):
                     record[f"descriptor_{name}"] = value
             done = step + 1
-            if done % config.eval_every == 0 or done == config.steps:
-                record["val_mrstft"] = validate(system, val, loss_fn, device)
-                if record["val_mrstft"] < best:
-                    best = record["val_mrstft"]
-                    checkpoint(done, "best.pt")
-            metrics.append(record)
-            if progress is not None:
-                progress("train", done, config.steps, record)
-            if done % config.checkpoint_every == 0 or done == config.steps:
-                metrics.flush()
-                checkpoint(done, "last.pt")
+            if info.is_main:
+                if done % config.eval_every == 0 or done == config.steps:
+                    record["val_mrstft"] = validate(system, val, loss_fn, device)
+                    if record["val_mrstft"] < best:
+                        best = record["val_mrstft"]
+                        checkpoint(done, "best.pt")
+                metrics.append(record)
+                if progress is not None:
+                    progress("train", done, config.steps, record)
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    metrics.flush()
+                    checkpoint(done, "last.pt")
             if stop_after is not None and done >= stop_after and done < config.steps:
-                checkpoint(done, "last.pt")
-                return {"stopped_at": done}
+                if info.is_main:
+                    checkpoint(done, "last.pt")
+                return {"stopped_at": done}, data
     seconds = time.perf_counter() - t0
-    if not (run_dir / "best.pt").exists():
+    if info.is_main and not (run_dir / "best.pt").exists():
         checkpoint(config.steps, "best.pt")
-    if not evaluate_at_end:
-        from dafxkit.train.plots import write_plots
+    if not info.is_main:
+        return {"rank": info.rank, "steps": config.steps}, data
+    return {"steps": config.steps, "train_seconds": seconds, "run_dir": str(run_dir)}, data
 
-        write_plots(run_dir, effect)  # the loss curves; evaluate adds the rest
-        return {"steps": config.steps, "train_seconds": seconds}
-    from dafxkit.train.evaluation import evaluate
 
-    return evaluate(run_dir, data=data)
+def _load_effect(config: TrainConfig) -> Any:
+    from dafxkit import registry
+
+    return registry.load_effect(config.effect_name)
 
 
 def apply(
