@@ -508,7 +508,7 @@ int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t 
             l1[f] = s;
             e[f] = err_per_l1 * scale * s;
         }
-        load_frames_f32(&g, t0, re, im);
+        load_frames_f32(&g, t0, re, im, NULL); /* frames inside x */
         fft_lanes_f32(&p, re, im);
         bandwidth_group(&p, re, im, e, scale, thr, fraction, lv, on, off, amb);
         for (int64_t f = 0; f < used; ++f) {
