@@ -210,18 +210,53 @@ static inline __attribute__((always_inline)) double sum_weighted_squares(const d
     return s;
 }
 
+/* out[t] = the mean of frame t, x[first + t hop ...] for nperseg samples (zeros outside x).
+ * When hop divides nperseg, from sums of hop-sample blocks (each sample is read once instead of
+ * nperseg / hop times); else, or without memory for the block sums, frame by frame. */
+static void frame_means(const double *x, int64_t n, int64_t first, int64_t hop, int64_t frames,
+                        int64_t nperseg, double *out) {
+    const int64_t q = hop > 0 ? nperseg / hop : 0;
+    double *block = frames > 1 && q > 1 && q * hop == nperseg
+                        ? malloc(sizeof(double) * (size_t)(frames - 1 + q))
+                        : NULL;
+    if (block) {
+        for (int64_t b = 0; b < frames - 1 + q; ++b) {
+            int64_t lo = first + b * hop, hi = lo + hop;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > n ? n : hi;
+            block[b] = hi > lo ? sum_doubles(x + lo, hi - lo) : 0.0;
+        }
+        for (int64_t t = 0; t < frames; ++t) {
+            double s = 0.0;
+            for (int64_t j = 0; j < q; ++j) s += block[t + j];
+            out[t] = s / (double)nperseg;
+        }
+        free(block);
+        return;
+    }
+    for (int64_t t = 0; t < frames; ++t) {
+        const int64_t start = first + t * hop;
+        const int64_t lo = start < 0 ? -start : 0;
+        int64_t hi = start + nperseg > n ? n - start : nperseg;
+        if (hi < lo) hi = lo;
+        out[t] = sum_doubles(x + start + lo, hi - lo) / (double)nperseg;
+    }
+}
+
 /* Frame t covers x[first + t hop ...] for nperseg samples (samples outside x read as 0);
  * out[t] = sum_n w2[n] (x_n - mean)^2, the mean over the frame when detrend, else 0. */
 TIMBRAL_CLONES
 void dafx_timbral_frame_energy(const double *x, int64_t n, int64_t first, int64_t hop,
                                int64_t frames, int64_t nperseg, const double *w2, int64_t detrend,
                                double *out) {
+    /* The means go into out first; each is read before its slot is overwritten. */
+    if (detrend) frame_means(x, n, first, hop, frames, nperseg, out);
     for (int64_t t = 0; t < frames; ++t) {
         const int64_t start = first + t * hop;
         const int64_t lo = start < 0 ? -start : 0;
         int64_t hi = start + nperseg > n ? n - start : nperseg;
         if (hi < lo) hi = lo;
-        const double mean = detrend ? sum_doubles(x + start + lo, hi - lo) / (double)nperseg : 0.0;
+        const double mean = detrend ? out[t] : 0.0;
         double acc = sum_weighted_squares(x + start + lo, w2 + lo, hi - lo, mean);
         /* Samples outside the signal are zeros, minus the mean. */
         for (int64_t i = 0; i < lo; ++i) acc += w2[i] * (mean * mean);
@@ -257,6 +292,7 @@ typedef struct {
 typedef struct {
     const double *x, *window;
     int64_t n, first, hop, frames, nperseg, nfft, detrend;
+    const double *means; /* the frames' means when detrend (NULL: computed per group) */
 } frames_t;
 
 /* Mel bands by bin: bin k (k <= m) adds w0[k] |X_k|^2 to band bin_band[k] and w1[k] |X_k|^2 to
@@ -339,7 +375,7 @@ int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop
     int64_t log2m = 0;
     while (((int64_t)1 << log2m) < m) ++log2m;
     const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
-    const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend};
+    const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend, NULL};
     const mel_t bands = {n_mels, bin_band, bin_w0, bin_w1};
     if (single) return stft_f32(&g, &p, sum_power, moment, total, &bands, mel);
     return stft_f64(&g, &p, sum_power, moment, total, &bands, mel);
@@ -488,7 +524,7 @@ int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t 
             block_l1[b] = s;
         }
     }
-    const frames_t g = {x, ones, n, 0, hop, frames, nfft, nfft, 0};
+    const frames_t g = {x, ones, n, 0, hop, frames, nfft, nfft, 0, NULL};
     for (int64_t t0 = 0; t0 < frames; t0 += BW_LANES) {
         const int64_t used = frames - t0 < BW_LANES ? frames - t0 : BW_LANES;
         double e[BW_LANES], lv[BW_LANES];

@@ -133,7 +133,9 @@ static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *
         start[f] = g->first + (t0 + f) * g->hop;
         mean[f] = 0.0;
         src[f] = x + start[f];
-        if (used[f] && g->detrend) {
+        if (used[f] && g->detrend && g->means) {
+            mean[f] = g->means[t0 + f];
+        } else if (used[f] && g->detrend) {
             const int64_t lo = start[f] < 0 ? -start[f] : 0;
             const int64_t hi = start[f] + nperseg > n ? n - start[f] : nperseg;
             mean[f] = sum_doubles(x + start[f] + lo, hi - lo) / (double)nperseg;
@@ -317,23 +319,34 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
 
 /* Every group of FL frames: load, transform, reduce (see dafx_timbral_stft). Returns 0, or -1
  * when the work buffers could not be allocated. */
-static int64_t FN(stft)(const frames_t *g, const fft_t *p, double *sum_power, double *moment,
-                        double *total, const mel_t *mel, double *mel_out) {
+static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_power,
+                        double *moment, double *total, const mel_t *mel, double *mel_out) {
     const int64_t m = p->m;
     const size_t rows = (size_t)m * FL, rows1 = (size_t)(m + 1) * FL;
     FT *re = aligned_alloc(64, sizeof(FT) * rows);
     FT *im = aligned_alloc(64, sizeof(FT) * rows);
     double *acc = sum_power ? calloc(rows1, sizeof(double)) : NULL;
     double *bands = mel_out ? malloc(sizeof(double) * (size_t)(mel->n_mels * FL)) : NULL;
-    double *scratch = malloc(sizeof(double) * (size_t)(FL * g->nfft));
-    if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch) {
+    double *scratch = malloc(sizeof(double) * (size_t)(FL * frames->nfft));
+    /* The frames' means at once (from block sums), not per group. */
+    double *means = frames->detrend ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
+    if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch ||
+        (frames->detrend && !means)) {
         free(re);
         free(im);
         free(acc);
         free(bands);
         free(scratch);
+        free(means);
         return -1;
     }
+    frames_t with_means = *frames;
+    if (means) {
+        frame_means(frames->x, frames->n, frames->first, frames->hop, frames->frames,
+                    frames->nperseg, means);
+        with_means.means = means;
+    }
+    const frames_t *g = &with_means;
     for (int64_t t0 = 0; t0 < g->frames; t0 += FL) {
         const int64_t used = g->frames - t0 < FL ? g->frames - t0 : FL;
         double mom[FL], tot[FL];
@@ -362,5 +375,6 @@ static int64_t FN(stft)(const frames_t *g, const fft_t *p, double *sum_power, do
     free(acc);
     free(bands);
     free(scratch);
+    free(means);
     return 0;
 }
