@@ -213,6 +213,7 @@ static inline __attribute__((always_inline)) double sum_weighted_squares(const d
 /* out[t] = the mean of frame t, x[first + t hop ...] for nperseg samples (zeros outside x).
  * When hop divides nperseg, from sums of hop-sample blocks (each sample is read once instead of
  * nperseg / hop times); else, or without memory for the block sums, frame by frame. */
+TIMBRAL_CLONES
 static void frame_means(const double *x, int64_t n, int64_t first, int64_t hop, int64_t frames,
                         int64_t nperseg, double *out) {
     const int64_t q = hop > 0 ? nperseg / hop : 0;
