@@ -1169,7 +1169,9 @@ def band_filters(
     ``highpassed`` is ``x`` through three 20 Hz Butterworth high-pass passes; ``bands`` is
     ``(4, n)``: ``highpassed`` through each of `BAND_FILTERS` (three passes each). With
     ``k_weighting`` (``(2, 5)`` biquad rows) ``k_weighted`` is ``x`` through them, else None.
-    Each chain gives the numbers of the reference's successive ``lfilter`` calls.
+    Each chain gives the numbers of the reference's successive ``lfilter`` calls up to
+    rounding (the C kernel uses fused multiply-adds where the CPU has them; the Numba path
+    gives them exactly).
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     hp_rows, band_rows = _band_rows(float(fs))
