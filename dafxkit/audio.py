@@ -9,10 +9,16 @@ import numpy as np
 from dafxkit import native
 from dafxkit.errors import AudioError
 
-__all__ = ["validate_audio", "validate_sample_rate", "read_audio", "write_audio"]
+__all__ = [
+    "validate_audio",
+    "non_finite_error",
+    "validate_sample_rate",
+    "read_audio",
+    "write_audio",
+]
 
 
-def validate_audio(audio: object, *, name: str = "audio") -> np.ndarray:
+def validate_audio(audio: object, *, name: str = "audio", check_finite: bool = True) -> np.ndarray:
     """Check a batch of audio and return it as C-contiguous float32.
 
     Parameters
@@ -22,6 +28,9 @@ def validate_audio(audio: object, *, name: str = "audio") -> np.ndarray:
         [-1, 1] (louder input is allowed; it is not clipped).
     name : str
         What to call the array in error messages.
+    check_finite : bool
+        Look for NaN and infinity (one pass over the samples). Callers that pass over each clip
+        anyway can check there instead and raise `non_finite_error`.
 
     Returns
     -------
@@ -70,15 +79,23 @@ def validate_audio(audio: object, *, name: str = "audio") -> np.ndarray:
             f"{name} must not be empty; got shape {audio.shape} (batch, channels, samples)."
         )
     audio = np.ascontiguousarray(audio, dtype=np.float32)
-    if not _all_finite(audio):
-        bad = np.argwhere(~np.isfinite(audio))
-        first = tuple(int(i) for i in bad[0])
-        raise AudioError(
-            f"{name} holds {len(bad)} non-finite sample(s) (NaN or inf), the first at "
-            f"(batch, channel, sample) = {first}: {float(audio[first])!r}. Effects need finite "
-            "input."
-        )
+    if check_finite and not _all_finite(audio):
+        raise non_finite_error(audio, name=name)
     return audio
+
+
+def non_finite_error(audio: np.ndarray, *, name: str = "audio", batch_index: int = 0) -> AudioError:
+    """The `AudioError` `validate_audio` raises for ``audio`` holding NaN or infinity: how many
+    and where the first is. ``audio`` is ``(batch, channels, samples)``, or one clip
+    ``(channels, samples)`` that sits at ``batch_index`` of the batch named ``name``."""
+    bad = np.argwhere(~np.isfinite(audio))
+    first = tuple(int(i) for i in bad[0])
+    where = first if audio.ndim == 3 else (batch_index, *first)
+    return AudioError(
+        f"{name} holds {len(bad)} non-finite sample(s) (NaN or inf), the first at "
+        f"(batch, channel, sample) = {where}: {float(audio[first])!r}. Effects need finite "
+        "input."
+    )
 
 
 def _all_finite(audio: np.ndarray) -> bool:

@@ -115,35 +115,60 @@ static void FN(fft_lanes)(const fft_t *p, FT *re, FT *im) {
 /* Load frames t0 .. t0 + FL - 1 into the lanes as z[n] = x[2n] + i x[2n + 1]: frame t starts at
  * g->first + t g->hop and holds g->nperseg samples (zeros outside x and beyond nperseg, up to
  * nfft), minus their mean when g->detrend, times the window. Lanes past the last frame are
- * zero. */
+ * zero. scratch (FL * nfft doubles, or NULL): where frames reaching past either end of x, and
+ * unused lanes, are copied with their zeros so that every lane takes the transposed path (the
+ * same numbers as the element-wise one: the copies' zeros minus the mean, times the window). */
 TIMBRAL_CLONES
-static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *restrict im) {
+static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *restrict im,
+                            double *restrict scratch) {
     const int64_t m = g->nfft / 2, n = g->n, nperseg = g->nperseg;
     const double *x = g->x, *window = g->window;
     double mean[FL];
     int64_t start[FL];
+    const double *src[FL];
     int used[FL];
     int inside = nperseg == g->nfft;
     for (int f = 0; f < FL; ++f) {
         used[f] = t0 + f < g->frames;
         start[f] = g->first + (t0 + f) * g->hop;
         mean[f] = 0.0;
-        inside &= used[f] && start[f] >= 0 && start[f] + nperseg <= n;
-        if (used[f] && g->detrend) {
+        src[f] = x + start[f];
+        if (used[f] && g->detrend && g->means) {
+            mean[f] = g->means[t0 + f];
+        } else if (used[f] && g->detrend) {
             const int64_t lo = start[f] < 0 ? -start[f] : 0;
             const int64_t hi = start[f] + nperseg > n ? n - start[f] : nperseg;
             mean[f] = sum_doubles(x + start[f] + lo, hi - lo) / (double)nperseg;
         }
+        if (!(used[f] && start[f] >= 0 && start[f] + nperseg <= n)) {
+            if (scratch && nperseg == g->nfft) {
+                /* The frame's samples inside x, zeros elsewhere (none at all when unused). */
+                double *copy = scratch + (int64_t)f * g->nfft;
+                int64_t lo = 0, hi = 0;
+                if (used[f]) {
+                    lo = start[f] < 0 ? -start[f] : 0;
+                    lo = lo < nperseg ? lo : nperseg;
+                    hi = n - start[f] < nperseg ? n - start[f] : nperseg;
+                    hi = hi > lo ? hi : lo;
+                }
+                memset(copy, 0, sizeof(double) * (size_t)lo);
+                if (hi > lo) memcpy(copy + lo, x + start[f] + lo, sizeof(double) * (size_t)(hi - lo));
+                memset(copy + hi, 0, sizeof(double) * (size_t)(nperseg - hi));
+                src[f] = copy;
+            } else {
+                inside = 0;
+            }
+        }
     }
     if (inside) {
-        /* Every lane in use and inside the signal: eight lanes at a time read eight
-         * consecutive samples each, transposed in registers (see transpose8). */
+        /* Eight lanes at a time read eight consecutive samples each, transposed in registers
+         * (see transpose8). */
         for (int h = 0; h < FL / 8; ++h) {
             const v8d meanv = {mean[8 * h], mean[8 * h + 1], mean[8 * h + 2], mean[8 * h + 3],
                                mean[8 * h + 4], mean[8 * h + 5], mean[8 * h + 6], mean[8 * h + 7]};
             for (int64_t s = 0; s < 2 * m; s += 8) {
                 v8d r[8];
-                for (int f = 0; f < 8; ++f) memcpy(&r[f], x + start[8 * h + f] + s, sizeof(v8d));
+                for (int f = 0; f < 8; ++f) memcpy(&r[f], src[8 * h + f] + s, sizeof(v8d));
                 transpose8(r);
                 for (int i = 0; i < 8; ++i) {
                     const v8d v = window[s + i] * (r[i] - meanv);
@@ -294,25 +319,38 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
 
 /* Every group of FL frames: load, transform, reduce (see dafx_timbral_stft). Returns 0, or -1
  * when the work buffers could not be allocated. */
-static int64_t FN(stft)(const frames_t *g, const fft_t *p, double *sum_power, double *moment,
-                        double *total, const mel_t *mel, double *mel_out) {
+static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_power,
+                        double *moment, double *total, const mel_t *mel, double *mel_out) {
     const int64_t m = p->m;
     const size_t rows = (size_t)m * FL, rows1 = (size_t)(m + 1) * FL;
     FT *re = aligned_alloc(64, sizeof(FT) * rows);
     FT *im = aligned_alloc(64, sizeof(FT) * rows);
     double *acc = sum_power ? calloc(rows1, sizeof(double)) : NULL;
     double *bands = mel_out ? malloc(sizeof(double) * (size_t)(mel->n_mels * FL)) : NULL;
-    if (!re || !im || (sum_power && !acc) || (mel_out && !bands)) {
+    double *scratch = malloc(sizeof(double) * (size_t)(FL * frames->nfft));
+    /* The frames' means at once (from block sums), not per group. */
+    double *means = frames->detrend ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
+    if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch ||
+        (frames->detrend && !means)) {
         free(re);
         free(im);
         free(acc);
         free(bands);
+        free(scratch);
+        free(means);
         return -1;
     }
+    frames_t with_means = *frames;
+    if (means) {
+        frame_means(frames->x, frames->n, frames->first, frames->hop, frames->frames,
+                    frames->nperseg, means);
+        with_means.means = means;
+    }
+    const frames_t *g = &with_means;
     for (int64_t t0 = 0; t0 < g->frames; t0 += FL) {
         const int64_t used = g->frames - t0 < FL ? g->frames - t0 : FL;
         double mom[FL], tot[FL];
-        FN(load_frames)(g, t0, re, im);
+        FN(load_frames)(g, t0, re, im, scratch);
         FN(fft_lanes)(p, re, im);
         FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands);
         for (int64_t f = 0; f < used; ++f) {
@@ -336,5 +374,7 @@ static int64_t FN(stft)(const frames_t *g, const fft_t *p, double *sum_power, do
     free(im);
     free(acc);
     free(bands);
+    free(scratch);
+    free(means);
     return 0;
 }

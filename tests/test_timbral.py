@@ -92,6 +92,21 @@ def test_bad_options_and_input_are_named():
         Timbral().extract(np.full((1, 1, 4096), np.nan, np.float32), 44100)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("channel", "bad"), [(0, np.nan), (1, np.inf), (4, -np.inf)])
+def test_non_finite_samples_are_found_in_any_clip_and_channel(threads, channel, bad):
+    # Finiteness is checked per clip in the workers (the fourth and later channels, which the
+    # channel sum leaves out, apart): the error names the clip and channel as validate_audio's.
+    audio = np.tile(music(0.5, 44100, seed=2)[:1], (3, 5, 1))
+    audio[2, channel, 100] = bad
+    for call in (
+        Timbral(("brightness",), threads=threads).extract,
+        Timbral(threads=threads).extract_with_flags,
+    ):
+        with pytest.raises(AudioError, match=rf"non-finite.*\(2, {channel}, 100\)"):
+            call(audio, 44100)
+
+
 @pytest.mark.slow
 def test_a_ten_minute_clip_is_described():
     clip = np.tile(music(5.0, 44100, seed=1), (1, 120))[None]  # 10 minutes

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from dafxkit.audio import validate_audio, validate_sample_rate
+from dafxkit.audio import non_finite_error, validate_audio, validate_sample_rate
 from dafxkit.descriptors.timbral._frontend import Analysis, Flag
-from dafxkit.errors import DafxError
+from dafxkit.errors import AudioError, DafxError
 from dafxkit.features import FeatureExtractor
 
 __all__ = ["DESCRIPTORS", "Flag", "Timbral", "describe_flags"]
@@ -106,8 +106,19 @@ class Timbral(FeatureExtractor):
         self._functions = [_function(c) for c in chosen]
         self.flag_counts: collections.Counter[tuple[str, str]] = collections.Counter()
 
-    def _one(self, clip: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    def _one(
+        self, index: int, clip: np.ndarray, sample_rate: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         an = Analysis(clip, sample_rate)
+        # The finiteness check of this clip, in the worker: the channel sum's maximum and
+        # minimum (which the analysis needs anyway) are finite only when every summed sample
+        # is; channels past the third are not summed and are checked apart.
+        try:
+            _ = an.mono  # raises AudioError on NaN or inf
+            if clip.shape[0] > 3 and not np.isfinite(clip[3:]).all():
+                raise AudioError("non-finite samples past the third channel")
+        except AudioError:
+            raise non_finite_error(clip, batch_index=index) from None
         values = np.empty(len(self._functions))
         flags = np.zeros(len(self._functions), dtype=np.int64)
         for i, func in enumerate(self._functions):
@@ -126,15 +137,31 @@ class Timbral(FeatureExtractor):
         (np.ndarray, np.ndarray)
             float64 ``(batch, n_features)`` values and int64 ``(batch, n_features)`` `Flag`
             bits (0 where the value came out of the full algorithm).
+
+        Raises
+        ------
+        AudioError
+            As `dafxkit.audio.validate_audio` raises it (NaN or infinity included).
         """
-        audio = validate_audio(audio)
-        rate = validate_sample_rate(sample_rate)
+        # Shape and dtype here; finiteness per clip in the workers, in a pass they make anyway.
+        audio = validate_audio(audio, check_finite=False)
+        return self._extract(audio, validate_sample_rate(sample_rate))
+
+    def extract(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+        """Descriptors of a batch (see `FeatureExtractor.extract`); flagged clips are logged."""
+        audio = validate_audio(audio, check_finite=False)
+        return self._values(*self._extract(audio, validate_sample_rate(sample_rate)))
+
+    __call__ = extract
+
+    def _extract(self, audio: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+        # audio: float32 (batch, channels, samples), checked but for finiteness.
         clips = list(audio)
         if self.threads == 1 or len(clips) == 1:
-            results = [self._one(c, rate) for c in clips]
+            results = [self._one(i, c, rate) for i, c in enumerate(clips)]
         else:
             with ThreadPoolExecutor(min(self.threads, len(clips))) as pool:
-                results = list(pool.map(lambda c: self._one(c, rate), clips))
+                results = list(pool.map(self._one, range(len(clips)), clips, [rate] * len(clips)))
         values = np.stack([r[0] for r in results])
         flags = np.stack([r[1] for r in results])
         if not np.isfinite(values).all():
@@ -145,7 +172,10 @@ class Timbral(FeatureExtractor):
         return values, flags
 
     def compute(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-        values, flags = self.extract_with_flags(audio, sample_rate)
+        return self._values(*self._extract(audio, sample_rate))
+
+    def _values(self, values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        # The values, after counting and logging the flagged clips.
         flagged = collections.Counter()
         for row, col in zip(*np.nonzero(flags), strict=True):
             for f in Flag:
@@ -155,5 +185,5 @@ class Timbral(FeatureExtractor):
             self.flag_counts.update(flagged)
             summary = ", ".join(f"{d} {f}: {n}" for (d, f), n in sorted(flagged.items()))
             rows = int(np.count_nonzero(flags.any(axis=1)))
-            log.info("timbral: %d of %d clips flagged (%s)", rows, len(audio), summary)
+            log.info("timbral: %d of %d clips flagged (%s)", rows, len(flags), summary)
         return values

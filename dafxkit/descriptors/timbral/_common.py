@@ -694,14 +694,52 @@ def _argmax_first(env, lo, hi):
     return i0, v0
 
 
+@njit(cache=True, nogil=True)
+def _min_max(env, lo, hi):
+    # (min, max) of env[lo:hi] (hi > lo) in one pass, values only: eight partial minima and
+    # maxima (no index to track) keep the compare-and-select chains independent.
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = env[lo]
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = env[lo]
+    k = lo
+    while k + 8 <= hi:
+        v0 = env[k]
+        v1 = env[k + 1]
+        v2 = env[k + 2]
+        v3 = env[k + 3]
+        v4 = env[k + 4]
+        v5 = env[k + 5]
+        v6 = env[k + 6]
+        v7 = env[k + 7]
+        a0 = v0 if v0 < a0 else a0
+        a1 = v1 if v1 < a1 else a1
+        a2 = v2 if v2 < a2 else a2
+        a3 = v3 if v3 < a3 else a3
+        a4 = v4 if v4 < a4 else a4
+        a5 = v5 if v5 < a5 else a5
+        a6 = v6 if v6 < a6 else a6
+        a7 = v7 if v7 < a7 else a7
+        b0 = v0 if v0 > b0 else b0
+        b1 = v1 if v1 > b1 else b1
+        b2 = v2 if v2 > b2 else b2
+        b3 = v3 if v3 > b3 else b3
+        b4 = v4 if v4 > b4 else b4
+        b5 = v5 if v5 > b5 else b5
+        b6 = v6 if v6 > b6 else b6
+        b7 = v7 if v7 > b7 else b7
+        k += 8
+    while k < hi:
+        v = env[k]
+        a0 = v if v < a0 else a0
+        b0 = v if v > b0 else b0
+        k += 1
+    mn = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+    mx = max(max(max(b0, b1), max(b2, b3)), max(max(b4, b5), max(b6, b7)))
+    return mn, mx
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _range_min(env, lo, hi):
-    return _argmin_first(env, lo, hi)[1]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _range_max(env, lo, hi):
-    return _argmax_first(env, lo, hi)[1]
+    return _min_max(env, lo, hi)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -744,8 +782,7 @@ def _return_loop(onset_loc, env, time_thresh, hist_threshold, hist_samples, nper
             if last_min < 0:
                 return onset_loc, False
             last_idx = onset_loc - length + last_min
-            mx = _range_max(env, lo + last_min, hi)
-            mn = _range_min(env, lo + last_min, hi)
+            mn, mx = _min_max(env, lo + last_min, hi)
             if mx - mn >= hist_threshold:
                 return onset_loc, False
             if last_idx >= nperseg:
@@ -775,7 +812,8 @@ def _calculate_onsets(
 
     time_thresh = int(look_back_time * 0.001 * fs)
     hist_samples = int(hysteresis_time * fs * 0.001)
-    dyn_range = _range_max(env, 0, n) - _range_min(env, 0, n)
+    env_min, env_max = _min_max(env, 0, n)
+    dyn_range = env_max - env_min
     hist_threshold = dyn_range * hysteresis_percent * 0.01
 
     corrected = np.empty(onsets.shape[0], dtype=np.int64)
@@ -1131,7 +1169,9 @@ def band_filters(
     ``highpassed`` is ``x`` through three 20 Hz Butterworth high-pass passes; ``bands`` is
     ``(4, n)``: ``highpassed`` through each of `BAND_FILTERS` (three passes each). With
     ``k_weighting`` (``(2, 5)`` biquad rows) ``k_weighted`` is ``x`` through them, else None.
-    Each chain gives the numbers of the reference's successive ``lfilter`` calls.
+    Each chain gives the numbers of the reference's successive ``lfilter`` calls up to
+    rounding (the C kernel uses fused multiply-adds where the CPU has them; the Numba path
+    gives them exactly).
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     hp_rows, band_rows = _band_rows(float(fs))

@@ -79,7 +79,6 @@ import enum
 import functools
 import math
 from collections.abc import Callable, Hashable
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -269,6 +268,31 @@ def _resample(y: np.ndarray, rate: int, target: int) -> np.ndarray:
 # Analysis
 # --------------------------------------------------------------------------------------------
 
+
+class _cached:
+    """`functools.cached_property` without its lock: the value goes into the instance's
+    ``__dict__``, which then shadows this (non-data) descriptor.
+
+    On Python 3.11 cached_property holds one lock per property for all instances while it
+    computes, so worker threads analysing different clips waited for each other (3.12 dropped
+    that lock for this reason). An `Analysis` is filled by one thread, so no lock is needed.
+    """
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 #: Signals `Analysis.source` knows by name without a factory.
 _BUILTIN_SOURCES: dict[str, Callable[[Analysis], np.ndarray]] = {}
 
@@ -357,12 +381,12 @@ class Analysis:
 
     # -- the clip --------------------------------------------------------------------------
 
-    @cached_property
+    @_cached
     def channels(self) -> np.ndarray:
         """``(channels, samples)`` float64 copy of the input."""
         return np.asarray(self._input, dtype=np.float64)
 
-    @cached_property
+    @_cached
     def mono(self) -> np.ndarray:
         """Channels summed (the reference sums, it does not average; >2 channels: the first 3)."""
         rows = self._input[:3]
@@ -376,17 +400,17 @@ class Analysis:
         self.__dict__["peak"] = peak
         return mono
 
-    @cached_property
+    @_cached
     def peak(self) -> float:
         """Largest absolute sample of `mono`."""
         return max(float(self.mono.max()), -float(self.mono.min()))
 
-    @cached_property
+    @_cached
     def silent(self) -> bool:
         """True when every sample of the mono sum is 0."""
         return self.peak == 0.0
 
-    @cached_property
+    @_cached
     def loudness(self) -> float:
         """Integrated loudness (LUFS) of the mono clip, zero-padded to 0.4 s as the reference
         measures it; -inf for silence or when every block is gated out."""
@@ -394,7 +418,7 @@ class Analysis:
             return -math.inf
         return _gate(self._loudness_blocks)
 
-    @cached_property
+    @_cached
     def _fused(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:
         # One pass over the mono clip: K-weighting, 20 Hz high pass, band filters. Only when
         # the clip keeps its rate (no resampling) and needs no padding for the loudness meter;
@@ -408,7 +432,7 @@ class Analysis:
             return None
         return _common.band_filters(self.mono, fs, k_weighting(fs))
 
-    @cached_property
+    @_cached
     def _loudness_blocks(self) -> np.ndarray:
         fused = self._fused
         if fused is not None:
@@ -417,7 +441,7 @@ class Analysis:
             return blocks
         return _block_powers_of(_padded_for_loudness(self.mono, self.sample_rate), self.sample_rate)
 
-    @cached_property
+    @_cached
     def _highpassed(self) -> tuple[np.ndarray, np.ndarray, float]:
         # ("highpass20" scaled to a peak of 1, its four band-filtered versions unscaled, the
         # scale): scaling the bands is left to the few who need them on that scale.
@@ -446,7 +470,7 @@ class Analysis:
             bands.setflags(write=False)
         return bands, scale
 
-    @cached_property
+    @_cached
     def _loudness_gain(self) -> float:
         # The gain to -24 LUFS, before peak limiting.
         loudness = self.loudness
@@ -460,7 +484,7 @@ class Analysis:
             loudness = -0.691 + 10.0 * math.log10(mean)
         return 10.0 ** ((TARGET_LOUDNESS - loudness) / 20.0)
 
-    @cached_property
+    @_cached
     def gain(self) -> float:
         """The factor `normalised` applies to `mono` (before resampling): to -24 LUFS, then
         down to a peak of 1 where needed. 1.0 for silence."""
@@ -470,7 +494,7 @@ class Analysis:
         peak = self.peak * gain
         return gain / peak if peak > 1.0 else gain
 
-    @cached_property
+    @_cached
     def flags(self) -> Flag:
         """Flags raised by the preparation itself (SILENT; FALLBACK when the loudness gate
         let no block through)."""
@@ -478,7 +502,7 @@ class Analysis:
             return Flag.SILENT
         return Flag.FALLBACK if not math.isfinite(self.loudness) else Flag(0)
 
-    @cached_property
+    @_cached
     def normalised(self) -> tuple[np.ndarray, int]:
         """``(signal, fs)``: mono audio normalised to -24 LUFS (peak-limited to 1), then
         resampled to >= 44.1 kHz; the zeros unchanged for silence."""
