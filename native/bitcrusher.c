@@ -6,6 +6,7 @@
 
 #include "fastmath.h"
 #include "parallel.h"
+#include "sink.h"
 
 /* 1.5 * 2^52: adding and subtracting it rounds any |t| < 2^51 to an integer in the current
  * rounding mode, exactly as rint does (half to even by default), and it vectorises where rint
@@ -27,11 +28,12 @@ static inline double crush(float x, double q, double top) {
     return i / q;
 }
 
-/* One row; compiled twice (baseline and AVX2, chosen at load time): it is memory-bound and
- * the wider vectors halve its arithmetic. */
+/* Samples of one row from a hold boundary on; compiled twice (baseline and AVX2, chosen at load
+ * time): it is memory-bound and the wider vectors halve its arithmetic. block[n] = n / k for
+ * n < CHUNK, built by the caller (integer division does not vectorise). */
 DAFX_SIMD_CLONES
 static void crush_row(const float *restrict xr, float *restrict yr, int64_t samples, double q,
-                      double top, int64_t k, double dry, double wet) {
+                      double top, int64_t k, double dry, double wet, const int *block) {
     if (k <= 1) {
 #pragma omp simd
         for (int64_t n = 0; n < samples; ++n)
@@ -40,9 +42,7 @@ static void crush_row(const float *restrict xr, float *restrict yr, int64_t samp
         /* Per chunk of whole blocks: crush each block's first sample, then mix every
          * sample with its block's value, found through the table block[n] = n / k. */
         const int64_t chunk = k * (CHUNK / k);
-        int block[CHUNK];
         double held_z[CHUNK];
-        for (int64_t n = 0; n < chunk; ++n) block[n] = (int)(n / k);
         for (int64_t n0 = 0; n0 < samples; n0 += chunk) {
             const int64_t nb = samples - n0 < chunk ? samples - n0 : chunk;
             const float *xc = xr + n0;
@@ -61,15 +61,84 @@ static void crush_row(const float *restrict xr, float *restrict yr, int64_t samp
     }
 }
 
+/* block[n] = n / k for n < CHUNK, the table crush_row needs for holds of k < TABLE_BELOW. */
+static void block_table(int64_t k, int *block) {
+    if (k <= 1 || k >= TABLE_BELOW) return;
+    for (int64_t n = 0; n < CHUNK; ++n) block[n] = (int)(n / k);
+}
+
+/* One row's samples [n0, n0 + len) into out: the hold block that n0 falls in (it may have
+ * started before n0), then whole blocks from the next boundary on. */
+static void crush_span(const float *xr, float *out, int64_t n0, int64_t len, double q,
+                       double top, int64_t k, double dry, double wet, const int *block) {
+    int64_t n = n0;
+    if (k > 1 && n0 % k != 0) {
+        const int64_t m = n0 - n0 % k;
+        const double z = wet * crush(xr[m], q, top);
+        const int64_t end = m + k < n0 + len ? m + k : n0 + len;
+        for (; n < end; ++n) out[n - n0] = (float)(dry * (double)xr[n] + z);
+    }
+    crush_row(xr + n, out + (n - n0), n0 + len - n, q, top, k, dry, wet, block);
+}
+
+/* A row's settings: q = 2^(bits - 1), the clip level round(q), the hold k, the mix. */
+typedef struct {
+    double q, top, dry, wet;
+    int64_t k;
+} crush_settings;
+
+static crush_settings settings_of(double bits, double downsample, double mix, int64_t samples) {
+    crush_settings s;
+    s.q = pow(2.0, bits - 1.0);
+    s.top = rint(s.q);
+    const double held = rint(downsample);
+    s.k = held < 1.0 ? 1 : (held > (double)samples ? samples : (int64_t)held);
+    s.dry = 1.0 - mix;
+    s.wet = mix;
+    return s;
+}
+
 void dafx_bitcrusher(const float *x, float *y, int64_t batch, int64_t channels, int64_t samples,
                      const double *bits, const double *downsample, const double *mix) {
     const int64_t rows = batch * channels;
 #pragma omp parallel for schedule(static) num_threads(dafx_threads_for(rows))
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / channels;
-        const double q = pow(2.0, bits[b] - 1.0);
-        const double held = rint(downsample[b]);
-        const int64_t k = held < 1.0 ? 1 : (held > (double)samples ? samples : (int64_t)held);
-        crush_row(x + r * samples, y + r * samples, samples, q, rint(q), k, 1.0 - mix[b], mix[b]);
+        const crush_settings s = settings_of(bits[b], downsample[b], mix[b], samples);
+        int block[CHUNK];
+        block_table(s.k, block);
+        crush_row(x + r * samples, y + r * samples, samples, s.q, s.top, s.k, s.dry, s.wet, block);
+    }
+}
+
+/* The fused form (see sink.h). A thread takes one (clip, channel) and runs all the clip's
+ * parameter rows over one span of it before the next, so that its input and gradient are read
+ * from memory once, not once per probe. */
+void dafx_bitcrusher_dot(const float *x, const float *g, double *dots, int64_t repeat,
+                         int64_t batch, int64_t channels, int64_t samples, const double *bits,
+                         const double *downsample, const double *mix) {
+    const dafx_sink sink = dafx_dot_sink(g, dots, repeat, channels, samples);
+    repeat = sink.repeat;
+    const int64_t units = batch / repeat * channels;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dafx_threads_for(units))
+    for (int64_t u = 0; u < units; ++u) {
+        const int64_t clip = u / channels, c = u % channels;
+        const float *xr = x + (clip * channels + c) * samples;
+        const float *gr = g + (clip * channels + c) * samples;
+        /* Tables for the two short holds a probe may use. */
+        int block2[CHUNK], block3[CHUNK];
+        block_table(2, block2);
+        block_table(3, block3);
+        float out[CHUNK];
+        for (int64_t n0 = 0; n0 < samples; n0 += CHUNK) {
+            const int64_t len = samples - n0 < CHUNK ? samples - n0 : CHUNK;
+            for (int64_t s = 0; s < repeat; ++s) {
+                const int64_t b = clip * repeat + s;
+                const crush_settings set = settings_of(bits[b], downsample[b], mix[b], samples);
+                crush_span(xr, out, n0, len, set.q, set.top, set.k, set.dry, set.wet,
+                           set.k == 2 ? block2 : block3);
+                dots[b * channels + c] += dafx_dot_f(out, gr + n0, len);
+            }
+        }
     }
 }

@@ -266,6 +266,8 @@ FUSED = [
     "hardclip",
     "tube",
     "compressor",
+    "gate",
+    "bitcrusher",
     "equaliser",
     "reverb",
     "delay",
