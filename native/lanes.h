@@ -13,6 +13,7 @@ typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
 typedef int64_t v4i __attribute__((vector_size(4 * sizeof(int64_t))));
 typedef uint64_t v4u __attribute__((vector_size(4 * sizeof(uint64_t))));
 typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+typedef int32_t v4si __attribute__((vector_size(4 * sizeof(int32_t))));
 
 /* Only inlined into their callers (AVX2 clones included), so passing vectors by value never
  * crosses a call and the ABI note gcc gives for it does not apply. */
