@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "fastmath.h"
+#include "lanes.h"
 #include "parallel.h"
 #include "sink.h"
 
@@ -67,18 +68,58 @@ static void block_table(int64_t k, int *block) {
     for (int64_t n = 0; n < CHUNK; ++n) block[n] = (int)(n / k);
 }
 
-/* One row's samples [n0, n0 + len) into out: the hold block that n0 falls in (it may have
- * started before n0), then whole blocks from the next boundary on. */
-static void crush_span(const float *xr, float *out, int64_t n0, int64_t len, double q,
-                       double top, int64_t k, double dry, double wet, const int *block) {
-    int64_t n = n0;
-    if (k > 1 && n0 % k != 0) {
-        const int64_t m = n0 - n0 % k;
-        const double z = wet * crush(xr[m], q, top);
-        const int64_t end = m + k < n0 + len ? m + k : n0 + len;
-        for (; n < end; ++n) out[n - n0] = (float)(dry * (double)xr[n] + z);
+/* zb[i] = z of the hold block holding sample n0 + i, for i < len: each block's z is
+ * computed once (from its first sample, which may lie before n0) and copied over its part of
+ * the span. K > 0 is the hold as a constant, so the copies of short holds unroll. */
+DAFX_INLINE void expand_held(const float *xr, int64_t n0, int64_t len, double q, double top,
+                             int64_t k, double wet, double *zb, const int64_t K) {
+    const int64_t hold = K > 0 ? K : k;
+    const int64_t end = n0 + len;
+    int64_t t = n0 - n0 % hold;
+    if (t < n0) { /* the block n0 falls in, begun before the span */
+        const double z = wet * crush(xr[t], q, top);
+        const int64_t stop = t + hold < end ? t + hold : end;
+        for (int64_t n = n0; n < stop; ++n) zb[n - n0] = z;
+        t += hold;
     }
-    crush_row(xr + n, out + (n - n0), n0 + len - n, q, top, k, dry, wet, block);
+    for (; t + hold <= end; t += hold) {
+        const double z = wet * crush(xr[t], q, top);
+        for (int64_t j = 0; j < hold; ++j) zb[t - n0 + j] = z;
+    }
+    if (t < end) {
+        const double z = wet * crush(xr[t], q, top);
+        for (int64_t n = t; n < end; ++n) zb[n - n0] = z;
+    }
+}
+
+/* <g, y> over samples [n0, n0 + len) of one row, y being exactly the float output crush_row
+ * gives (same operations), summed in double; zb: len doubles of scratch. */
+DAFX_SIMD_CLONES
+static double crush_dot(const float *restrict xr, const float *restrict gr, int64_t n0,
+                        int64_t len, double q, double top, int64_t k, double dry, double wet,
+                        double *restrict zb) {
+    double sum = 0.0;
+    const float *xs = xr + n0, *gs = gr + n0;
+    if (k <= 1) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < len; ++i) {
+            const float y = (float)(dry * (double)xs[i] + wet * crush(xs[i], q, top));
+            sum += (double)y * (double)gs[i];
+        }
+        return sum;
+    }
+    switch (k) {
+    case 2: expand_held(xr, n0, len, q, top, k, wet, zb, 2); break;
+    case 3: expand_held(xr, n0, len, q, top, k, wet, zb, 3); break;
+    case 4: expand_held(xr, n0, len, q, top, k, wet, zb, 4); break;
+    default: expand_held(xr, n0, len, q, top, k, wet, zb, 0);
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < len; ++i) {
+        const float y = (float)(dry * (double)xs[i] + zb[i]);
+        sum += (double)y * (double)gs[i];
+    }
+    return sum;
 }
 
 /* A row's settings: q = 2^(bits - 1), the clip level round(q), the hold k, the mix. */
@@ -125,20 +166,17 @@ void dafx_bitcrusher_dot(const float *x, const float *g, double *dots, int64_t r
         const int64_t clip = u / channels, c = u % channels;
         const float *xr = x + (clip * channels + c) * samples;
         const float *gr = g + (clip * channels + c) * samples;
-        /* Tables for the two short holds a probe may use. */
-        int block2[CHUNK], block3[CHUNK];
-        block_table(2, block2);
-        block_table(3, block3);
-        float out[CHUNK];
+        double zb[CHUNK];
+        crush_settings set[repeat];
+        for (int64_t s = 0; s < repeat; ++s) {
+            const int64_t b = clip * repeat + s;
+            set[s] = settings_of(bits[b], downsample[b], mix[b], samples);
+        }
         for (int64_t n0 = 0; n0 < samples; n0 += CHUNK) {
             const int64_t len = samples - n0 < CHUNK ? samples - n0 : CHUNK;
-            for (int64_t s = 0; s < repeat; ++s) {
-                const int64_t b = clip * repeat + s;
-                const crush_settings set = settings_of(bits[b], downsample[b], mix[b], samples);
-                crush_span(xr, out, n0, len, set.q, set.top, set.k, set.dry, set.wet,
-                           set.k == 2 ? block2 : block3);
-                dots[b * channels + c] += dafx_dot_f(out, gr + n0, len);
-            }
+            for (int64_t s = 0; s < repeat; ++s)
+                dots[(clip * repeat + s) * channels + c] += crush_dot(
+                    xr, gr, n0, len, set[s].q, set[s].top, set[s].k, set[s].dry, set[s].wet, zb);
         }
     }
 }
