@@ -30,13 +30,14 @@ typedef struct {
 
 /* Samples [n0, n0 + len) of the lanes: the echo loop with the rows side by side; the loop
  * state s (the damped echo) in *state. A plain call stores each lane's float output through
- * out[j][n - n0]; a fused one (grad given) adds <g, y> to its lane of *acc instead. shared:
- * every lane reads one input row (a fused call's probes), loaded once a sample. */
-DAFX_INLINE void echo_body(const float *const xr[LANES], const float *grad,
+ * out[j][n - n0]; a fused one (gr given: the lanes' gradient rows) adds <g, y> to its lane of
+ * *acc instead. shared: every lane reads one input and gradient row (a fused call's probes),
+ * loaded once a sample. */
+DAFX_INLINE void echo_body(const float *const xr[LANES], const float *const gr[LANES],
                            double *const line[LANES], int64_t pos[LANES],
                            const int64_t delay[LANES], float *const out[LANES], int64_t n0,
                            int64_t len, const echo_settings *set, v4d *state, v4d *acc,
-                           const int shared) {
+                           const int fused, const int shared) {
     const v4d fb = set->fb, keep = set->keep, take = set->take, wet = set->wet, dry = set->dry;
     v4d s = *state, sum = *acc;
     for (int64_t n = n0; n < n0 + len;) {
@@ -57,8 +58,10 @@ DAFX_INLINE void echo_body(const float *const xr[LANES], const float *grad,
             l2[i] = v[2];
             l3[i] = v[3];
             const v4d y = dry * xn + wet * s;
-            if (grad != 0) {
-                sum += dafx_round_to_float4(y) * DAFX_SPLAT4((double)grad[n]);
+            if (fused) {
+                const v4d gn = shared ? DAFX_SPLAT4((double)gr[0][n])
+                                      : (v4d){gr[0][n], gr[1][n], gr[2][n], gr[3][n]};
+                sum += dafx_round_to_float4(y) * gn;
             } else {
                 const v4f yf = __builtin_convertvector(y, v4f);
                 for (int j = 0; j < LANES; ++j) out[j][n - n0] = yf[j];
@@ -73,17 +76,18 @@ DAFX_INLINE void echo_body(const float *const xr[LANES], const float *grad,
     *acc = sum;
 }
 
-/* echo_body specialised: a fused call whose lanes share one clip (its gradient row is grad),
- * or any other (outputs stored through out). */
+/* echo_body specialised: fused with one clip in every lane, fused, or plain. */
 DAFX_SIMD_CLONES
-static void echo_block(const float *const xr[LANES], const float *grad,
+static void echo_block(const float *const xr[LANES], const float *const gr[LANES],
                        double *const line[LANES], int64_t pos[LANES], const int64_t delay[LANES],
                        float *const out[LANES], int64_t n0, int64_t len,
-                       const echo_settings *set, v4d *state, v4d *acc) {
-    if (grad != 0)
-        echo_body(xr, grad, line, pos, delay, out, n0, len, set, state, acc, 1);
+                       const echo_settings *set, v4d *state, v4d *acc, int shared) {
+    if (gr[0] != 0 && shared)
+        echo_body(xr, gr, line, pos, delay, out, n0, len, set, state, acc, 1, 1);
+    else if (gr[0] != 0)
+        echo_body(xr, gr, line, pos, delay, out, n0, len, set, state, acc, 1, 0);
     else
-        echo_body(xr, 0, line, pos, delay, out, n0, len, set, state, acc, 0);
+        echo_body(xr, gr, line, pos, delay, out, n0, len, set, state, acc, 0, 0);
 }
 
 /* Returns the number of lane groups whose delay lines could not be allocated (0 on success);
@@ -132,23 +136,21 @@ static int64_t delay_run(const float *x, const dafx_sink *sink, int64_t batch, i
         }
         double *line[LANES];
         for (int j = 0; j < LANES; ++j) line[j] = lines + offset[j];
-        /* A fused call whose lanes are probes of one clip and channel folds the output into
-         * <g, y> as it goes; any other stores it (to be committed for a fused call). */
-        int shared = sink->y == 0;
-        for (int j = 1; j < LANES; ++j) shared &= xr[j] == xr[0];
-        const float *grad = shared ? sink->g + (xr[0] - x) : 0;
+        /* A fused call folds the output into <g, y> as it goes; a plain one stores it. */
+        const float *gr[LANES];
+        int shared = 1;
+        for (int j = 0; j < LANES; ++j) {
+            gr[j] = sink->g != 0 ? sink->g + (xr[j] - x) : 0;
+            shared &= xr[j] == xr[0];
+        }
         v4d s = DAFX_SPLAT4(0.0), acc = DAFX_SPLAT4(0.0);
         for (int64_t n0 = 0; n0 < samples; n0 += BLOCK) {
             const int64_t len = samples - n0 < BLOCK ? samples - n0 : BLOCK;
             for (int64_t j = 0; j < LANES; ++j)
                 out[j] = j < lanes ? dafx_out(sink, first + j, n0, scratch[j]) : scratch[j];
-            echo_block(xr, grad, line, pos, delay, out, n0, len, &set, &s, &acc);
-            if (sink->y == 0 && !shared) {
-                for (int64_t j = 0; j < lanes; ++j)
-                    dafx_commit(sink, first + j, n0, out[j], len);
-            }
+            echo_block(xr, gr, line, pos, delay, out, n0, len, &set, &s, &acc, shared);
         }
-        if (shared)
+        if (sink->dots != 0)
             for (int64_t j = 0; j < lanes; ++j) sink->dots[first + j] += acc[j];
         free(lines);
     }

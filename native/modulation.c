@@ -31,12 +31,13 @@ typedef struct {
 } lfo_lanes;
 
 /* Samples [m0, m1) of the lanes (inside one reseed period): each lane's float output through
- * out[j][n - m0] for a plain call, or <g, y> added to its lane of *acc for a fused one whose
- * lanes share one clip (gradient row grad). */
-DAFX_INLINE void chorus_body(const float *const xr[LANES], const float *grad,
+ * out[j][n - m0] for a plain call, or <g, y> added to its lane of *acc for a fused one (gr:
+ * the lanes' gradient rows). shared: every lane reads one input and gradient row. */
+DAFX_INLINE void chorus_body(const float *const xr[LANES], const float *const gr[LANES],
                              double *const line[LANES], const int64_t mask[LANES],
                              float *const out[LANES], int64_t m0, int64_t m1,
-                             double sample_rate, lfo_lanes *lfo, v4d *acc, const int shared) {
+                             double sample_rate, lfo_lanes *lfo, v4d *acc, const int fused,
+                             const int shared) {
     const v4d depth = lfo->depth, centre = lfo->centre, fb = lfo->fb, wet = lfo->wet;
     const v4d dry = lfo->dry, step_c = lfo->step_c, step_s = lfo->step_s;
     const v4d one = DAFX_SPLAT4(1.0);
@@ -59,8 +60,10 @@ DAFX_INLINE void chorus_body(const float *const xr[LANES], const float *grad,
         const v4d v = xn + fb * d;
         for (int j = 0; j < LANES; ++j) line[j][n & mask[j]] = v[j];
         const v4d y = dry * xn + wet * d;
-        if (grad != 0) {
-            sum += dafx_round_to_float4(y) * DAFX_SPLAT4((double)grad[n]);
+        if (fused) {
+            const v4d gn = shared ? DAFX_SPLAT4((double)gr[0][n])
+                                  : (v4d){gr[0][n], gr[1][n], gr[2][n], gr[3][n]};
+            sum += dafx_round_to_float4(y) * gn;
         } else {
             const v4f yf = __builtin_convertvector(y, v4f);
             for (int j = 0; j < LANES; ++j) out[j][n - m0] = yf[j];
@@ -74,16 +77,18 @@ DAFX_INLINE void chorus_body(const float *const xr[LANES], const float *grad,
     *acc = sum;
 }
 
-/* chorus_body specialised: a fused call whose lanes share one clip, or any other. */
+/* chorus_body specialised: fused with one clip in every lane, fused, or plain. */
 DAFX_SIMD_CLONES
-static void chorus_block(const float *const xr[LANES], const float *grad,
+static void chorus_block(const float *const xr[LANES], const float *const gr[LANES],
                          double *const line[LANES], const int64_t mask[LANES],
                          float *const out[LANES], int64_t m0, int64_t m1, double sample_rate,
-                         lfo_lanes *lfo, v4d *acc) {
-    if (grad != 0)
-        chorus_body(xr, grad, line, mask, out, m0, m1, sample_rate, lfo, acc, 1);
+                         lfo_lanes *lfo, v4d *acc, int shared) {
+    if (gr[0] != 0 && shared)
+        chorus_body(xr, gr, line, mask, out, m0, m1, sample_rate, lfo, acc, 1, 1);
+    else if (gr[0] != 0)
+        chorus_body(xr, gr, line, mask, out, m0, m1, sample_rate, lfo, acc, 1, 0);
     else
-        chorus_body(xr, 0, line, mask, out, m0, m1, sample_rate, lfo, acc, 0);
+        chorus_body(xr, gr, line, mask, out, m0, m1, sample_rate, lfo, acc, 0, 0);
 }
 
 /* Returns the number of lane groups whose delay lines could not be allocated (0 on success);
@@ -140,11 +145,13 @@ static int64_t modulation_run(const float *x, const dafx_sink *sink, int64_t bat
         }
         double *line[LANES];
         for (int j = 0; j < LANES; ++j) line[j] = lines + offset[j];
-        /* A fused call whose lanes are probes of one clip and channel folds the output into
-         * <g, y> as it goes; any other stores it (to be committed for a fused call). */
-        int shared = sink->y == 0;
-        for (int j = 1; j < LANES; ++j) shared &= xr[j] == xr[0];
-        const float *grad = shared ? sink->g + (xr[0] - x) : 0;
+        /* A fused call folds the output into <g, y> as it goes; a plain one stores it. */
+        const float *gr[LANES];
+        int shared = 1;
+        for (int j = 0; j < LANES; ++j) {
+            gr[j] = sink->g != 0 ? sink->g + (xr[j] - x) : 0;
+            shared &= xr[j] == xr[0];
+        }
         v4d acc = DAFX_SPLAT4(0.0);
         for (int64_t n0 = 0; n0 < samples; n0 += RESEED) {
             const int64_t n1 = samples - n0 < RESEED ? samples : n0 + RESEED;
@@ -157,13 +164,10 @@ static int64_t modulation_run(const float *x, const dafx_sink *sink, int64_t bat
                 const int64_t m1 = n1 - m0 < BLOCK ? n1 : m0 + BLOCK;
                 for (int64_t j = 0; j < LANES; ++j)
                     out[j] = j < lanes ? dafx_out(sink, first + j, m0, scratch[j]) : scratch[j];
-                chorus_block(xr, grad, line, mask, out, m0, m1, sample_rate, &lfo, &acc);
-                if (sink->y == 0 && !shared)
-                    for (int64_t j = 0; j < lanes; ++j)
-                        dafx_commit(sink, first + j, m0, out[j], m1 - m0);
+                chorus_block(xr, gr, line, mask, out, m0, m1, sample_rate, &lfo, &acc, shared);
             }
         }
-        if (shared)
+        if (sink->dots != 0)
             for (int64_t j = 0; j < lanes; ++j) sink->dots[first + j] += acc[j];
         free(lines);
     }
