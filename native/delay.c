@@ -90,7 +90,7 @@ static void echo_block(const float *const xr[LANES], const float *const gr[LANES
         echo_body(xr, gr, line, pos, delay, out, n0, len, set, state, acc, 0, 0);
 }
 
-/* Returns the number of lane groups whose delay lines could not be allocated (0 on success);
+/* Returns the number of rows whose delay lines could not be allocated (0 on success);
  * their output is left unwritten and the caller raises. */
 static int64_t delay_run(const float *x, const dafx_sink *sink, int64_t batch, int64_t channels,
                          int64_t samples, const double *time_ms, const double *feedback,
@@ -131,7 +131,7 @@ static int64_t delay_run(const float *x, const dafx_sink *sink, int64_t batch, i
         }
         double *lines = calloc((size_t)total, sizeof *lines);
         if (lines == NULL) {
-            ++failed;
+            failed += lanes;
             continue;
         }
         double *line[LANES];

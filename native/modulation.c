@@ -91,7 +91,7 @@ static void chorus_block(const float *const xr[LANES], const float *const gr[LAN
         chorus_body(xr, gr, line, mask, out, m0, m1, sample_rate, lfo, acc, 0, 0);
 }
 
-/* Returns the number of lane groups whose delay lines could not be allocated (0 on success);
+/* Returns the number of rows whose delay lines could not be allocated (0 on success);
  * their output is left unwritten and the caller raises. */
 static int64_t modulation_run(const float *x, const dafx_sink *sink, int64_t batch,
                               int64_t channels, int64_t samples, const double *rate_hz,
@@ -140,7 +140,7 @@ static int64_t modulation_run(const float *x, const dafx_sink *sink, int64_t bat
         }
         double *lines = calloc((size_t)total, sizeof *lines);
         if (lines == NULL) {
-            ++failed;
+            failed += lanes;
             continue;
         }
         double *line[LANES];
