@@ -45,7 +45,7 @@ HALF_SUBNORMAL_STEP = 2.0**-150
 @settings(max_examples=40, deadline=None)
 @given(case=cases())
 # One subnormal step (2^-149) at 24 dB makeup and ratio 1: |x| · makeup is 15.85 steps, and
-# every backend, the reference included, rounds it to 16 (0.13 % above the exact product).
+# every backend, the reference included, rounds it to 16 (0.95 % above the exact product).
 @example(
     case=(
         np.full((1, 1, 1), 2.0**-149, np.float32),
