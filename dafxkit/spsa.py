@@ -124,6 +124,38 @@ def spsa_gradient(
     np.ndarray
         float64 ``(batch, n_params)``.
     """
+    return _spsa_gradient(
+        effect,
+        validate_audio(audio),
+        params,
+        grad_output,
+        sample_rate,
+        epsilon=epsilon,
+        k=k,
+        delta=delta,
+        rng=rng,
+        backend=backend,
+        workspace=workspace,
+    )
+
+
+def _spsa_gradient(
+    effect: Effect,
+    audio: np.ndarray,
+    params: np.ndarray,
+    grad_output: np.ndarray,
+    sample_rate: float,
+    *,
+    epsilon: float = 0.01,
+    k: int = 1,
+    delta: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    backend: str | None = None,
+    workspace: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """`spsa_gradient` for audio that `validate_audio` has already passed: the layer's backward
+    reuses the array its forward validated, and a second finiteness pass over the whole batch
+    cost as much as a light effect's probes (7 ms of a 20 ms bitcrusher step)."""
     if not 0.0 < epsilon <= 0.5:
         raise ParameterError(f"SPSA epsilon must lie in (0, 0.5]; got {epsilon!r}")
     if int(k) != k or k < 1:
@@ -135,7 +167,6 @@ def spsa_gradient(
         delta = rng.integers(0, 2, size=(k, batch, n_params)).astype(np.float64) * 2.0 - 1.0
     elif delta.shape != (k, batch, n_params):
         raise ParameterError(f"delta must have shape {(k, batch, n_params)}; got {delta.shape}")
-    audio = validate_audio(audio)
     rate = validate_sample_rate(sample_rate)
     centre = np.clip(params, epsilon, 1.0 - epsilon)
     step = epsilon * delta.transpose(1, 0, 2)  # (B, k, P)
@@ -184,7 +215,8 @@ class _SPSAFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             g = grad_output.detach().to("cpu", torch.float32).contiguous().numpy()
             delta = layer.draw_directions(ctx.p.shape)
-            grad = spsa_gradient(
+            # ctx.x is the array the forward's effect call validated.
+            grad = _spsa_gradient(
                 layer.effect,
                 ctx.x,
                 ctx.p,

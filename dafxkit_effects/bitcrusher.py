@@ -58,6 +58,14 @@ class Bitcrusher(Effect):
         kernel = {"c": bitcrusher_c, "numba": bitcrusher_numba}.get(backend, bitcrusher_numpy)
         return kernel(audio, values["bits"], values["downsample"], values["mix"], sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        args = (values["bits"], values["downsample"], values["mix"])
+        return bitcrusher_c_dot(audio, grad, repeat, *args, sample_rate)
+
 
 def hold_factors(downsample: np.ndarray) -> np.ndarray:
     """The sample-and-hold factor ``k`` each ``downsample`` value selects, as int64."""
@@ -83,6 +91,12 @@ def bitcrusher_numpy(audio, bits, downsample, mix, sample_rate):
 def bitcrusher_c(audio, bits, downsample, mix, sample_rate):
     """The C kernel (OpenMP over rows × channels); same arguments as the reference."""
     return native.run_kernel("bitcrusher", audio, (bits, downsample, mix))[0]
+
+
+def bitcrusher_c_dot(audio, grad, repeat, bits, downsample, mix, sample_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    return native.run_kernel_dot("bitcrusher", audio, grad, repeat, (bits, downsample, mix))[0]
 
 
 def bitcrusher_numba(audio, bits, downsample, mix, sample_rate):

@@ -34,7 +34,9 @@ class Compressor(Effect):
 
     ``W = 0`` is a hard knee: the knee branch then holds only ``L = T``, where the gain is 0
     (the divisor ``2W`` is floored at 2e-300, so no 0/0 there or for subnormal knees). Since
-    ``gs ≤ 0``, ``|y| ≤ |x| · 10 ** (makeup_db / 20)`` sample by sample; silence stays
+    ``gs ≤ 0``, ``|y| ≤ |x| · 10 ** (makeup_db / 20)`` sample by sample, up to the rounding of
+    the output to float32 (relative 2⁻²⁴; for a subnormal output an absolute half step,
+    2⁻¹⁵⁰, which can exceed the product by far more than 2⁻²⁴ of it); silence stays
     silence; ``ratio = 1`` with ``makeup_db = 0`` is the identity (exactly). The C kernel
     computes the level and the gain with its own double-precision log and exp (relative error
     below 1e-14), so all backends agree to float32 rounding (measured: bit for bit).

@@ -79,6 +79,13 @@ class NoiseGate(Effect):
         kernel = {"c": gate_c, "numba": gate_numba}.get(backend, gate_numpy)
         return kernel(audio, *args, sample_rate)
 
+    def process_dot(self, audio, values, grad, sample_rate, backend, *, repeat=1, workspace=None):
+        if backend != "c":
+            return super().process_dot(
+                audio, values, grad, sample_rate, backend, repeat=repeat, workspace=workspace
+            )
+        return gate_c_dot(audio, grad, repeat, *(values[p.name] for p in self.params), sample_rate)
+
 
 def smoothing_coefficient(time_ms: float, sample_rate: float) -> float:
     """The one-pole coefficient exp(−1 / (τ · fs)) of a time constant τ in milliseconds."""
@@ -116,6 +123,13 @@ def gate_c(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate):
     """The C kernel (OpenMP over batch rows); same arguments as the reference."""
     columns = (threshold_db, attack_ms, release_ms, range_db)
     return native.run_kernel("gate", audio, columns, float(sample_rate))[0]
+
+
+def gate_c_dot(audio, grad, repeat, threshold_db, attack_ms, release_ms, range_db, sample_rate):
+    """The C kernel folded into ``⟨grad[r // repeat], y_r⟩`` per parameter row ``r`` (see
+    `dafxkit.Effect.process_dot`); the parameters have ``repeat`` rows per clip."""
+    columns = (threshold_db, attack_ms, release_ms, range_db)
+    return native.run_kernel_dot("gate", audio, grad, repeat, columns, float(sample_rate))[0]
 
 
 def gate_numba(audio, threshold_db, attack_ms, release_ms, range_db, sample_rate):

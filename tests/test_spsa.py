@@ -266,6 +266,8 @@ FUSED = [
     "hardclip",
     "tube",
     "compressor",
+    "gate",
+    "bitcrusher",
     "equaliser",
     "reverb",
     "delay",
@@ -289,7 +291,9 @@ def _unfused_dots(fx, audio, values, grad, rate, repeat):
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(case=effect_cases(n_params=1, max_samples=1500), repeat=st.integers(1, 5), data=st.data())
+# repeat up to 9: the compressor and gate run 8 rows in one lane group, which then all read one
+# clip (loaded once for all of them), and a ninth row starts a group that spans two clips.
+@given(case=effect_cases(n_params=1, max_samples=1500), repeat=st.integers(1, 9), data=st.data())
 def test_fused_kernels_give_the_stored_outputs_dot_products(name, case, repeat, data):
     fx = load_effect(name)
     audio, _, rate = case
