@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.signal
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dafxkit.descriptors.timbral import _common as C
@@ -226,6 +226,8 @@ def test_calculate_onsets_without_onsets_returns_zero():
     values=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60),
     cthr=st.sampled_from([0.01, 0.1, 0.2]),
 )
+# Equal peaks: the order among them is NumPy's default sort's, as in the reference.
+@example(values=[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.5], cthr=0.2)
 def test_detect_peaks_matches_reference(values, cthr):
     tu = _util()
     a = np.array(values)
@@ -400,6 +402,8 @@ def test_real_clips_prepare_and_find_onsets_as_the_reference():
     tu = _util()
     for path in music_clip_paths()[::6]:
         x, fs = sf.read(path)
+        if not np.any(x):
+            continue  # digital silence: the reference refuses it (ours: see the robustness tests)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected, _ = tu.file_read(x, fs)

@@ -1006,7 +1006,7 @@ def calculate_onsets(
 
 
 @njit(cache=True, nogil=True)
-def _detect_peaks(array, unprocessed, freq, cthr):
+def _detect_peaks(array, unprocessed, freq, cthr, by_level):
     n = array.shape[0]
     # Appended copies: a -2 (frequency -1) on either side lets the ends be peaks.
     app = np.empty(n + 2)
@@ -1081,10 +1081,11 @@ def _detect_peaks(array, unprocessed, freq, cthr):
     idx = np.empty(count, dtype=np.int64)
     for i in range(count):
         idx[i] = finalmx[i]
-    # Descending by level; numpy's argsort(...)[::-1] reverses a stable ascending sort, so ties
-    # come out latest first.
-    order = np.argsort(app[idx], kind="mergesort")[::-1]
-    idx = idx[order]
+    if by_level:
+        # Descending by level, ties latest first (a stable ascending sort, reversed). The
+        # Python wrapper sorts with NumPy's default sort instead, as the reference does.
+        order = np.argsort(app[idx], kind="mergesort")[::-1]
+        idx = idx[order]
     peak_idx = idx - 1
     values = np.empty(count)
     positions = np.empty(count)
@@ -1132,6 +1133,16 @@ def detect_peaks(
         np.ascontiguousarray(unprocessed, dtype=np.float64),
         np.ascontiguousarray(freq, dtype=np.float64),
         float(cthr),
+        False,
+    )
+    # Descending by level with NumPy's default (unstable) sort on the peaks in position order,
+    # exactly as the reference orders them: equal peaks come out in the same order.
+    order = np.argsort(array[peak_idx])[::-1]
+    peak_idx, values, positions, has_position = (
+        peak_idx[order],
+        values[order],
+        positions[order],
+        has_position[order],
     )
     return peak_idx, values, positions[has_position]
 

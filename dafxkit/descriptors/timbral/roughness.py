@@ -118,7 +118,7 @@ def _frames_roughness(spec, freq, cthr, lo, span):
         row = spec[t]
         for k in range(row.shape[0]):
             norm[k] = (row[k] - lo) / span
-        _, levels, positions, has_position = _detect_peaks(norm, row, freq, cthr)
+        _, levels, positions, has_position = _detect_peaks(norm, row, freq, cthr, True)
         if not np.all(has_position):
             # A flat-topped peak whose position the reference cannot interpolate (it then
             # fails on lists of unequal length): leave that peak out.
