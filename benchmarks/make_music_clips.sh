@@ -6,8 +6,9 @@
 # Source: Debian's game-music packages hyperrogue-music, asc-music, wesnoth-1.16-music and
 # frozen-bubble-data: produced music (electronic, rock, orchestral, pop) under GPL-2+. Each clip
 # starts 40 % into a file (files shorter than 12 s: at 0); files shorter than 6 s (jingles,
-# effects) are skipped. 44.1 kHz, 16-bit, the file's own channels. Needs root (or passwordless
-# sudo) for apt-get; the packages take ~190 MB.
+# effects) are skipped, and so are cuts that land in silence (peak ≤ 0.001). 44.1 kHz, 16-bit,
+# the file's own channels. Needs root (or passwordless sudo) for apt-get; the packages take
+# ~190 MB.
 # The audio is not part of this repository.
 set -euo pipefail
 out="${1:-data/music_clips}"
@@ -26,8 +27,14 @@ for f in $(dpkg -L hyperrogue-music asc-music wesnoth-1.16-music frozen-bubble-d
     d=$(soxi -D "$f" 2>/dev/null) || continue
     awk -v d="$d" 'BEGIN { exit !(d >= 6) }' || continue
     start=$(awk -v d="$d" 'BEGIN { print (d > 12) ? d * 0.4 : 0 }')
-    if sox -q "$f" -r 44100 -b 16 "$out/$(printf 'clip%03d' "$i").wav" trim "$start" 5 2>/dev/null; then
+    clip="$out/$(printf 'clip%03d' "$i").wav"
+    sox -q "$f" -r 44100 -b 16 "$clip" trim "$start" 5 2>/dev/null || continue
+    # A cut that lands in a pause is digital silence, not music: drop it.
+    peak=$(sox "$clip" -n stat 2>&1 | awk '/^Maximum amplitude/ { print $3 }')
+    if awk -v p="${peak:-0}" 'BEGIN { exit !(p > 0.001) }'; then
         i=$((i + 1))
+    else
+        rm -f "$clip"
     fi
     [ "$i" -ge "$count" ] && break
 done
