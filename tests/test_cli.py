@@ -170,3 +170,16 @@ def test_example_audio_then_process(runner, tmp_path):
     assert result.exit_code == 0, result.output
     quiet, _ = sf.read(tmp_path / "q.wav", always_2d=True)
     np.testing.assert_allclose(quiet, audio * 10 ** (-6 / 20), atol=1e-6)
+
+
+def test_bench_spsa_times_every_method_side_by_side():
+    from dafxkit.bench.spsa import bench_spsa
+
+    rows = bench_spsa("distortion", k=2, batch=3, seconds=0.05, sample_rate=8000, repeats=2)
+    methods = [r.method for r in rows]
+    assert methods[:3] == ["dafxkit batched", "per-item loop", "process pool"]
+    import importlib.util
+
+    with_peer = importlib.util.find_spec("pedalboard") is not None
+    assert methods[3:] == (["pedalboard.Distortion loop"] if with_peer else [])
+    assert all(r.step_ms > 0 and r.repeats == 2 for r in rows)

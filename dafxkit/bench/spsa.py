@@ -1,7 +1,7 @@
 """SPSA step throughput: dafxkit's one batched call against the per-item designs it replaces.
 
 One step = the forward pass (B settings) plus the backward probes (2·K·B settings) and the
-gradient, for B clips. Four ways, timed on one workload in one run:
+gradient, for B clips. Four ways, timed on one workload in one run, in interleaved rounds:
 
 - ``dafxkit batched``: `EffectLayer` forward + backward, every probe in one effect call;
 - ``per-item loop``: the same dafxkit effect called once per clip and probe from Python;
@@ -12,11 +12,12 @@ gradient, for B clips. Four ways, timed on one workload in one run:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,16 +64,27 @@ def _worker(conn, name: str, sample_rate: int, epsilon: float) -> None:
         conn.send((y, grad))
 
 
-def _median_ms(run: Callable[[], object], repeats: int, budget_s: float) -> tuple[float, int]:
-    run()  # warm-up: compilation, page faults, worker start
-    times, start = [], time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _interleaved_ms(
+    methods: dict[str, Callable[[], object]], repeats: int, budget_s: float
+) -> dict[str, tuple[float, int]]:
+    """Median ms per call of each method, timed in rounds (one call of each per round).
+
+    Interleaving puts every method under the same passing load of a shared machine, so their
+    ratios hold even when the absolute times drift. Each method is warmed up first
+    (compilation, page faults, worker start); a method whose calls have used up ``budget_s``
+    sits out the remaining rounds.
+    """
+    for run in methods.values():
         run()
-        times.append(1e3 * (time.perf_counter() - t0))
-        if time.perf_counter() - start > budget_s:
-            break
-    return statistics.median(times), len(times)
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, run in methods.items():
+            if sum(times[name]) > 1e3 * budget_s:
+                continue
+            t0 = time.perf_counter()
+            run()
+            times[name].append(1e3 * (time.perf_counter() - t0))
+    return {name: (statistics.median(t), len(t)) for name, t in times.items()}
 
 
 def bench_spsa(
@@ -95,7 +107,7 @@ def bench_spsa(
     audio, params = make_workload(fx.n_params, batch, seconds, sample_rate)
     rng = np.random.default_rng(1)
     grad_out = rng.standard_normal(audio.shape).astype(np.float32)
-    rows: list[SpsaRow] = []
+    timed: dict[str, Callable[[], object]] = {}
 
     if "batched" in methods:
         layer = EffectLayer(fx, sample_rate, k=k, epsilon=epsilon, seed=0)
@@ -109,7 +121,7 @@ def bench_spsa(
             layer(x, p).backward(g)
             return p.grad
 
-        rows.append(SpsaRow(name, k, "dafxkit batched", *_median_ms(batched, repeats, budget_s)))
+        timed["dafxkit batched"] = batched
 
     delta = rng.integers(0, 2, (k, batch, fx.n_params)) * 2.0 - 1.0
 
@@ -125,38 +137,7 @@ def bench_spsa(
                 grads.append(_gradient(outs, grad_out[b : b + 1], delta[:, b : b + 1], epsilon))
             return grads
 
-        rows.append(SpsaRow(name, k, "per-item loop", *_median_ms(loop, repeats, budget_s)))
-
-    if "pool" in methods:
-        ctx = mp.get_context("spawn")  # fork after OpenMP has started threads can deadlock
-        saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = "1"  # one single-threaded worker per item
-        try:
-            pipes, workers = [], []
-            for _ in range(batch):
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, name, sample_rate, epsilon))
-                proc.start()
-                pipes.append(parent)
-                workers.append(proc)
-        finally:
-            if saved is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = saved
-        try:
-
-            def pool() -> object:
-                for b, conn in enumerate(pipes):
-                    conn.send((audio[b], params[b], delta[:, b], grad_out[b]))
-                return [conn.recv() for conn in pipes]
-
-            rows.append(SpsaRow(name, k, "process pool", *_median_ms(pool, repeats, budget_s)))
-        finally:
-            for conn in pipes:
-                conn.send(None)
-            for proc in workers:
-                proc.join(timeout=10)
+        timed["per-item loop"] = loop
 
     if "pedalboard" in methods and name in PEERS:
         try:
@@ -180,7 +161,49 @@ def bench_spsa(
                     grads.append(_gradient(outs, grad_out[b : b + 1], delta[:, b : b + 1], epsilon))
                 return grads
 
-            rows.append(
-                SpsaRow(name, k, f"{label} loop", *_median_ms(pedalboard_loop, repeats, budget_s))
-            )
-    return rows
+            timed[f"{label} loop"] = pedalboard_loop
+
+    with contextlib.ExitStack() as stack:
+        if "pool" in methods:
+            pipes = stack.enter_context(_worker_pool(name, batch, sample_rate, epsilon))
+
+            def pool() -> object:
+                for b, conn in enumerate(pipes):
+                    conn.send((audio[b], params[b], delta[:, b], grad_out[b]))
+                return [conn.recv() for conn in pipes]
+
+            timed["process pool"] = pool
+        results = _interleaved_ms(timed, repeats, budget_s)
+    order = ["dafxkit batched", "per-item loop", "process pool"]
+    names = sorted(results, key=lambda m: order.index(m) if m in order else len(order))
+    return [SpsaRow(name, k, method, *results[method]) for method in names]
+
+
+@contextlib.contextmanager
+def _worker_pool(name: str, batch: int, sample_rate: int, epsilon: float) -> Iterator[list]:
+    """``batch`` single-threaded worker processes, one per item, and their pipes."""
+    ctx = mp.get_context("spawn")  # fork after OpenMP has started threads can deadlock
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # one single-threaded worker per item
+    pipes, workers = [], []
+    try:
+        for _ in range(batch):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, name, sample_rate, epsilon))
+            proc.start()
+            pipes.append(parent)
+            workers.append(proc)
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+    try:
+        yield pipes
+    finally:
+        for conn in pipes:
+            conn.send(None)
+        for proc in workers:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
