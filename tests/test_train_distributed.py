@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -88,6 +89,10 @@ def _torchrun(tmp_path: Path, args: list[str], processes: int = 2) -> subprocess
         "OMP_NUM_THREADS": "1",
         "DAFXKIT_CACHE": str(tmp_path / "cache"),
     }
+    # Both processes run on this host: keep gloo on the loopback interface, whatever this
+    # host's name resolves to.
+    if "lo" in {name for _, name in socket.if_nameindex()}:
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     cmd = [
         sys.executable,
         "-m",
