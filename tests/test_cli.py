@@ -183,3 +183,17 @@ def test_bench_spsa_times_every_method_side_by_side():
     with_peer = importlib.util.find_spec("pedalboard") is not None
     assert methods[3:] == (["pedalboard.Distortion loop"] if with_peer else [])
     assert all(r.step_ms > 0 and r.repeats == 2 for r in rows)
+
+
+def test_bench_effects_times_every_backend_and_the_peer():
+    import importlib.util
+
+    from dafxkit.bench.effects import bench_effect
+
+    rows = bench_effect("distortion", batch=2, seconds=0.05, sample_rate=8000, repeats=2)
+    labels = [r.implementation for r in rows]
+    with_peer = importlib.util.find_spec("pedalboard") is not None
+    assert labels == [*load_effect("distortion").available_backends()] + (
+        ["pedalboard.Distortion (loop)"] if with_peer else []
+    )
+    assert all(r.total_ms > 0 and r.repeats == 2 for r in rows)

@@ -16,7 +16,7 @@ import numpy as np
 from dafxkit import registry
 from dafxkit.signals import test_signal
 
-__all__ = ["BenchRow", "PEERS", "bench_effect", "make_workload"]
+__all__ = ["BenchRow", "PEERS", "bench_effect", "interleaved_ms", "make_workload"]
 
 # effect name -> builds a pedalboard plugin from one row of physical parameter values.
 PeerFactory = Callable[[Mapping[str, float]], object]
@@ -121,6 +121,29 @@ def _median_ms(run: Callable[[], object], repeats: int, budget_s: float) -> tupl
     return statistics.median(times), len(times)
 
 
+def interleaved_ms(
+    methods: dict[str, Callable[[], object]], repeats: int, budget_s: float
+) -> dict[str, tuple[float, int]]:
+    """Median ms per call of each method, timed in rounds (one call of each per round).
+
+    Interleaving puts every method under the same passing load of a shared machine, so their
+    ratios hold even when the absolute times drift. Each method is warmed up first
+    (compilation, page faults, worker start); a method whose calls have used up ``budget_s``
+    sits out the remaining rounds.
+    """
+    for run in methods.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, run in methods.items():
+            if sum(times[name]) > 1e3 * budget_s:
+                continue
+            t0 = time.perf_counter()
+            run()
+            times[name].append(1e3 * (time.perf_counter() - t0))
+    return {name: (statistics.median(t), len(t)) for name, t in times.items()}
+
+
 def bench_effect(
     name: str,
     batch: int = 32,
@@ -132,20 +155,19 @@ def bench_effect(
 ) -> list[BenchRow]:
     """Time every available backend of ``name`` and its pedalboard peer on one workload.
 
-    Each implementation runs once untimed (Numba compiles then), then ``repeats`` times; the
-    median is kept. An implementation stops repeating once it has used ``budget_s`` seconds.
+    Each implementation runs once untimed (Numba compiles then), then ``repeats`` rounds of one
+    call each, interleaved; the median is kept. An implementation sits out the remaining rounds
+    once it has used ``budget_s`` seconds (the slow references).
     """
     fx = registry.load_effect(name)
     audio, params = make_workload(fx.n_params, batch, seconds, sample_rate)
-    rows = []
+    timed: dict[str, Callable[[], object]] = {}
     for backend in fx.available_backends():
 
         def run(backend: str = backend) -> object:
             return fx(audio, params, sample_rate, backend=backend)
 
-        run()
-        ms, n = _median_ms(run, repeats, budget_s)
-        rows.append(BenchRow(name, backend, ms, n))
+        timed[backend] = run
     if peer and name in PEERS:
         try:
             import pedalboard  # noqa: F401
@@ -159,7 +181,6 @@ def bench_effect(
             def run_peer() -> object:
                 return [plugins[i](audio[i], sample_rate) for i in range(batch)]
 
-            run_peer()
-            ms, n = _median_ms(run_peer, repeats, budget_s)
-            rows.append(BenchRow(name, f"{label} (loop)", ms, n))
-    return rows
+            timed[f"{label} (loop)"] = run_peer
+    results = interleaved_ms(timed, repeats, budget_s)
+    return [BenchRow(name, label, *results[label]) for label in timed]

@@ -15,15 +15,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from dafxkit import registry
-from dafxkit.bench.effects import PEERS, make_workload
+from dafxkit.bench.effects import PEERS, interleaved_ms, make_workload
 
 __all__ = ["SpsaRow", "bench_spsa"]
 
@@ -62,29 +60,6 @@ def _worker(conn, name: str, sample_rate: int, epsilon: float) -> None:
         outs = np.stack([fx(x[None], q[None], sample_rate)[0] for q in probes])
         grad = _gradient(outs[:, None], g[None, None], delta[:, None, :], epsilon)[0]
         conn.send((y, grad))
-
-
-def _interleaved_ms(
-    methods: dict[str, Callable[[], object]], repeats: int, budget_s: float
-) -> dict[str, tuple[float, int]]:
-    """Median ms per call of each method, timed in rounds (one call of each per round).
-
-    Interleaving puts every method under the same passing load of a shared machine, so their
-    ratios hold even when the absolute times drift. Each method is warmed up first
-    (compilation, page faults, worker start); a method whose calls have used up ``budget_s``
-    sits out the remaining rounds.
-    """
-    for run in methods.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, run in methods.items():
-            if sum(times[name]) > 1e3 * budget_s:
-                continue
-            t0 = time.perf_counter()
-            run()
-            times[name].append(1e3 * (time.perf_counter() - t0))
-    return {name: (statistics.median(t), len(t)) for name, t in times.items()}
 
 
 def bench_spsa(
@@ -173,7 +148,7 @@ def bench_spsa(
                 return [conn.recv() for conn in pipes]
 
             timed["process pool"] = pool
-        results = _interleaved_ms(timed, repeats, budget_s)
+        results = interleaved_ms(timed, repeats, budget_s)
     order = ["dafxkit batched", "per-item loop", "process pool"]
     names = sorted(results, key=lambda m: order.index(m) if m in order else len(order))
     return [SpsaRow(name, k, method, *results[method]) for method in names]
