@@ -221,3 +221,54 @@ def test_a_batch_the_processes_cannot_split_is_an_error(tmp_path, vae_checkpoint
     proc = _run_worker(tmp_path, {"what": "train", "config": str(path), "run": str(tmp_path / "r")})
     assert proc.returncode != 0
     assert "batch_size 5 (the global batch) must be divisible by the 2 processes" in proc.stderr
+
+
+# -- the environment torchrun describes, read without starting processes ---------------------
+
+
+def test_environment_of_a_single_process_and_of_torchrun(monkeypatch):
+    from dafxkit.train.distributed import Distributed
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert Distributed.from_env() == Distributed() and not Distributed().enabled
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    info = Distributed.from_env()
+    assert (info.rank, info.world_size, info.local_rank, info.local_world_size) == (3, 4, 1, 2)
+    assert info.enabled and not info.is_main
+    share = info.share(16)
+    assert (share.offset, share.size, share.total) == (12, 4, 16)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"WORLD_SIZE": "2", "RANK": "2"}, "inconsistent torch.distributed environment"),
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' is not an integer"),
+        ({"WORLD_SIZE": "2", "RANK": "0", "DAFXKIT_NUM_THREADS": "x"}, "DAFXKIT_NUM_THREADS"),
+    ],
+)
+def test_bad_environments_are_named(monkeypatch, env, message):
+    from dafxkit.errors import DafxError
+    from dafxkit.train.distributed import Distributed, threads_per_process
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "DAFXKIT_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DafxError, match=message):
+        threads_per_process(Distributed.from_env())
+
+
+def test_threads_per_process_split_the_host(monkeypatch):
+    from dafxkit.train.distributed import Distributed, threads_per_process
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("DAFXKIT_NUM_THREADS", raising=False)
+    assert threads_per_process(Distributed(0, 2, 0, 2)) == max(1, cores // 2)
+    assert threads_per_process(Distributed(0, 64, 0, 64)) == max(1, cores // 64)
+    monkeypatch.setenv("DAFXKIT_NUM_THREADS", "3")
+    assert threads_per_process(Distributed(0, 2, 0, 2)) == 3
