@@ -25,30 +25,15 @@ import torch
 
 from dafxkit.train import TrainConfig, load_config, save_config, train
 from dafxkit.train.loop import train_vae
+from tests.test_train_loop import TINY as LOOP_TINY
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
     reason="torch.distributed with gloo is not available",
 )
 
-TINY = dict(
-    steps=6,
-    batch_size=8,
-    sample_rate=8000,
-    seconds=0.5,
-    vae_steps=4,
-    vae_examples=8,
-    vae_batch_size=8,
-    n_val=4,
-    n_test=4,
-    eval_every=2,
-    checkpoint_every=2,
-    hidden=32,
-    latent_dim=8,
-    descriptors=(),
-    n_audio_examples=1,
-    spsa_k=2,
-)
+# test_train_loop's tiny run with a global batch of 8 (2 processes × 4 rows) and K = 2.
+TINY = {**LOOP_TINY, "batch_size": 8, "vae_steps": 4, "spsa_k": 2}
 
 # ||w₂ − w₁|| / ||w₁ − w_init|| and per-step loss differences (see the module docstring).
 WEIGHTS_REL = 1e-3
@@ -129,6 +114,16 @@ def _config(tmp_path: Path, vae: Path | None, **changes) -> tuple[TrainConfig, P
     return config, path
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, vae_checkpoint) -> tuple[TrainConfig, Path, Path]:
+    """One process's run with the global batch, which the 2-process runs must reproduce:
+    (config, its TOML file, run folder)."""
+    folder = tmp_path_factory.mktemp("one")
+    config, path = _config(folder, vae_checkpoint)
+    train(config, folder / "run", evaluate_at_end=False)
+    return config, path, folder / "run"
+
+
 def _controller(run: Path, which: str = "last.pt") -> dict[str, torch.Tensor]:
     return torch.load(run / which, weights_only=False, map_location="cpu")["controller"]
 
@@ -164,10 +159,8 @@ def _assert_same_training(one: Path, two: Path) -> None:
             assert rb["val_mrstft"] == pytest.approx(ra["val_mrstft"], **LOSSES)
 
 
-def test_two_processes_match_one_with_the_global_batch(tmp_path, vae_checkpoint):
-    config, path = _config(tmp_path, vae_checkpoint)
-    one = tmp_path / "one"
-    train(config, one, evaluate_at_end=False)
+def test_two_processes_match_one_with_the_global_batch(tmp_path, reference):
+    config, path, one = reference
     two = tmp_path / "two"
     # The unchanged command under torchrun (python -m dafxkit is `dafxkit`).
     proc = _ok(
@@ -180,10 +173,8 @@ def test_two_processes_match_one_with_the_global_batch(tmp_path, vae_checkpoint)
     assert proc.stdout.count("model vs random") == 1, proc.stdout
 
 
-def test_resume_with_another_number_of_processes(tmp_path, vae_checkpoint):
-    config, path = _config(tmp_path, vae_checkpoint)
-    whole = tmp_path / "whole"
-    train(config, whole, evaluate_at_end=False)
+def test_resume_with_another_number_of_processes(tmp_path, reference):
+    config, path, whole = reference
     # Two processes stop after 3 steps (as a kill would leave the run), one process finishes.
     split = tmp_path / "split"
     proc = _ok(
@@ -203,13 +194,12 @@ def test_resume_with_another_number_of_processes(tmp_path, vae_checkpoint):
     _assert_same_training(whole, other)
 
 
-def test_vae_pretraining_with_two_processes_matches_one(tmp_path):
-    config, path = _config(tmp_path, None)
-    one = tmp_path / "one.pt"
-    train_vae(config, one)
+def test_vae_pretraining_with_two_processes_matches_one(tmp_path, vae_checkpoint):
+    # vae_checkpoint is one process's pre-training with the same settings.
+    _, path = _config(tmp_path, None)
     two = tmp_path / "two.pt"
     _ok(_run_worker(tmp_path, {"what": "vae", "config": str(path), "out": str(two)}))
-    a = torch.load(one, weights_only=False)["state"]
+    a = torch.load(vae_checkpoint, weights_only=False)["state"]
     b = torch.load(two, weights_only=False)["state"]
     apart = sum(float((a[k] - b[k]).double().square().sum()) for k in a) ** 0.5
     # Measured: 4e-8 of the weights' norm after 4 steps, which moved them by 7e-2 of it.

@@ -114,30 +114,7 @@ def bench_spsa(
 
         timed["per-item loop"] = loop
 
-    if "pedalboard" in methods and name in PEERS:
-        try:
-            import pedalboard  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            label, factory = PEERS[name]
-            names = fx.param_names
-
-            def run_peer(x: np.ndarray, q: np.ndarray) -> np.ndarray:
-                physical = fx.denormalise(q[None])
-                return factory({n: float(physical[n][0]) for n in names})(x, sample_rate)
-
-            def pedalboard_loop() -> object:
-                grads = []
-                for b in range(batch):
-                    run_peer(audio[b], params[b])
-                    probes = _probes(params[b : b + 1], delta[:, b : b + 1], epsilon)[:, 0]
-                    outs = np.stack([run_peer(audio[b], q) for q in probes])[:, None]
-                    grads.append(_gradient(outs, grad_out[b : b + 1], delta[:, b : b + 1], epsilon))
-                return grads
-
-            timed[f"{label} loop"] = pedalboard_loop
-
+    # The pool's workers live for the whole timing and always shut down.
     with contextlib.ExitStack() as stack:
         if "pool" in methods:
             pipes = stack.enter_context(_worker_pool(name, batch, sample_rate, epsilon))
@@ -148,10 +125,34 @@ def bench_spsa(
                 return [conn.recv() for conn in pipes]
 
             timed["process pool"] = pool
+
+        if "pedalboard" in methods and name in PEERS:
+            try:
+                import pedalboard  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                label, factory = PEERS[name]
+                param_names = fx.param_names
+
+                def run_peer(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+                    physical = fx.denormalise(q[None])
+                    return factory({n: float(physical[n][0]) for n in param_names})(x, sample_rate)
+
+                def pedalboard_loop() -> object:
+                    grads = []
+                    for b in range(batch):
+                        run_peer(audio[b], params[b])
+                        probes = _probes(params[b : b + 1], delta[:, b : b + 1], epsilon)[:, 0]
+                        outs = np.stack([run_peer(audio[b], q) for q in probes])[:, None]
+                        g_b, d_b = grad_out[b : b + 1], delta[:, b : b + 1]
+                        grads.append(_gradient(outs, g_b, d_b, epsilon))
+                    return grads
+
+                timed[f"{label} loop"] = pedalboard_loop
+
         results = interleaved_ms(timed, repeats, budget_s)
-    order = ["dafxkit batched", "per-item loop", "process pool"]
-    names = sorted(results, key=lambda m: order.index(m) if m in order else len(order))
-    return [SpsaRow(name, k, method, *results[method]) for method in names]
+    return [SpsaRow(name, k, method, *results[method]) for method in timed]
 
 
 @contextlib.contextmanager

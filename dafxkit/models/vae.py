@@ -189,8 +189,9 @@ class BetaVAE(nn.Module):
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         mel = self.logmel(audio)
         mu, logvar = self.encode_mel(mel)
-        noise = BatchShare.randn_rows(mu, self.share) if self.training else None
-        z = mu + noise * (0.5 * logvar).exp() if noise is not None else mu
+        z = mu
+        if self.training:
+            z = mu + BatchShare.randn_rows(mu, self.share) * (0.5 * logvar).exp()
         return {"mu": mu, "logvar": logvar, "recon": self.decode(z), "target": self.target(mel)}
 
     # -- persistence ------------------------------------------------------------------------

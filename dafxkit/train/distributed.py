@@ -86,8 +86,11 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def share(self, global_batch: int, what: str = "batch_size") -> BatchShare:
-        """This process's rows of a global batch; an error unless the processes split it evenly."""
+    def share(self, global_batch: int, what: str = "batch_size") -> BatchShare | None:
+        """This process's rows of a global batch (None for a single process, which holds it
+        all); an error unless the processes split it evenly."""
+        if not self.enabled:
+            return None
         if global_batch % self.world_size:
             raise DafxError(
                 f"{what} {global_batch} (the global batch) must be divisible by the "

@@ -143,7 +143,7 @@ def _train_vae(
     data: PairBatches | None,
     progress: Progress | None,
 ) -> BetaVAE:
-    share = info.share(config.vae_batch_size, "vae_batch_size") if info.enabled else None
+    share = info.share(config.vae_batch_size, "vae_batch_size")
     _seed_all(config.seed)
     device = info.device(resolve_device(config.device))
     data = data or PairBatches(config)
@@ -359,7 +359,7 @@ def _train(
     run_dir = Path(info.broadcast(str(run_dir)))
     config, ckpt = info.from_main(lambda: _prepare_run(config, run_dir, resume))
     effect = _load_effect(config)
-    share = info.share(config.batch_size) if info.enabled else None
+    share = info.share(config.batch_size)
     device = info.device(resolve_device(config.device))
     data = PairBatches(config, share)
 

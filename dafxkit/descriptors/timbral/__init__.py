@@ -114,11 +114,12 @@ class Timbral(FeatureExtractor):
         # minimum (which the analysis needs anyway) are finite only when every summed sample
         # is; channels past the third are not summed and are checked apart.
         try:
-            _ = an.mono  # raises AudioError on NaN or inf
-            if clip.shape[0] > 3 and not np.isfinite(clip[3:]).all():
-                raise AudioError("non-finite samples past the third channel")
+            an.mono  # noqa: B018 - raises AudioError on NaN or inf
+            finite = clip.shape[0] <= 3 or bool(np.isfinite(clip[3:]).all())
         except AudioError:
-            raise non_finite_error(clip, batch_index=index) from None
+            finite = False
+        if not finite:
+            raise non_finite_error(clip, batch_index=index)
         values = np.empty(len(self._functions))
         flags = np.zeros(len(self._functions), dtype=np.int64)
         for i, func in enumerate(self._functions):
