@@ -62,6 +62,7 @@ __all__ = [
     "peak_pick_params",
     "calculate_onsets",
     "detect_peaks",
+    "min_max",
     "frame_count",
     "use_native",
     "band_filters",
@@ -695,9 +696,9 @@ def _argmax_first(env, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _min_max(env, lo, hi):
-    # (min, max) of env[lo:hi] (hi > lo) in one pass, values only: eight partial minima and
-    # maxima (no index to track) keep the compare-and-select chains independent.
+def min_max(env, lo, hi):
+    """(min, max) of env[lo:hi] (hi > lo) in one pass, values only: eight partial minima and
+    maxima (no index to track) keep the compare-and-select chains independent."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = env[lo]
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = env[lo]
     k = lo
@@ -739,7 +740,7 @@ def _min_max(env, lo, hi):
 
 @njit(cache=True, nogil=True, inline="always")
 def _range_min(env, lo, hi):
-    return _min_max(env, lo, hi)[0]
+    return _argmin_first(env, lo, hi)[1]
 
 
 @njit(cache=True, nogil=True)
@@ -782,7 +783,7 @@ def _return_loop(onset_loc, env, time_thresh, hist_threshold, hist_samples, nper
             if last_min < 0:
                 return onset_loc, False
             last_idx = onset_loc - length + last_min
-            mn, mx = _min_max(env, lo + last_min, hi)
+            mn, mx = min_max(env, lo + last_min, hi)
             if mx - mn >= hist_threshold:
                 return onset_loc, False
             if last_idx >= nperseg:
@@ -812,7 +813,7 @@ def _calculate_onsets(
 
     time_thresh = int(look_back_time * 0.001 * fs)
     hist_samples = int(hysteresis_time * fs * 0.001)
-    env_min, env_max = _min_max(env, 0, n)
+    env_min, env_max = min_max(env, 0, n)
     dyn_range = env_max - env_min
     hist_threshold = dyn_range * hysteresis_percent * 0.01
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from dafxkit.descriptors.timbral._common import min_max
 from dafxkit.descriptors.timbral._frontend import LOWEST_RATE, Analysis, Flag
 
 __all__ = [
@@ -111,34 +112,6 @@ class RtEstimatorParams:
             decay=decay,
             hist_limits=hist_limits,
         )
-
-
-@njit(cache=True, nogil=True)
-def _min_max(d, lo, hi):
-    # Minimum and maximum of d[lo:hi] (hi > lo), in four independent lanes for speed.
-    mn0 = mn1 = mn2 = mn3 = d[lo]
-    mx0 = mx1 = mx2 = mx3 = d[lo]
-    k = lo
-    while k + 4 <= hi:
-        a = d[k]
-        b = d[k + 1]
-        c = d[k + 2]
-        e = d[k + 3]
-        mn0 = a if a < mn0 else mn0
-        mx0 = a if a > mx0 else mx0
-        mn1 = b if b < mn1 else mn1
-        mx1 = b if b > mx1 else mx1
-        mn2 = c if c < mn2 else mn2
-        mx2 = c if c > mx2 else mx2
-        mn3 = e if e < mn3 else mn3
-        mx3 = e if e > mx3 else mx3
-        k += 4
-    while k < hi:
-        a = d[k]
-        mn0 = a if a < mn0 else mn0
-        mx0 = a if a > mx0 else mx0
-        k += 1
-    return min(min(mn0, mn1), min(mn2, mn3)), max(max(mx0, mx1), max(mx2, mx3))
 
 
 @njit(cache=True, nogil=True)
@@ -216,12 +189,12 @@ def _rt_channel(
         base = start // down
         cnt = 0
         rt_ml = -1.0
-        min_pre, max_pre = _min_max(d, base, base + n_sub)
+        min_pre, max_pre = min_max(d, base, base + n_sub)
         var_pre = -1.0  # computed when first needed
         for k in range(2, nos_max):
             lo = base + (k - 1) * n_sub
             hi = base + min(k * n_sub + 1, n_frame)
-            min_cur, max_cur = _min_max(d, lo, hi)
+            min_cur, max_cur = min_max(d, lo, hi)
             decaying = max_pre > max_cur and min_pre < min_cur
             if decaying:
                 if var_pre < 0:
