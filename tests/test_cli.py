@@ -197,3 +197,39 @@ def test_bench_effects_times_every_backend_and_the_peer():
         ["pedalboard.Distortion (loop)"] if with_peer else []
     )
     assert all(r.total_ms > 0 and r.repeats == 2 for r in rows)
+
+
+def test_interleaved_timing_alternates_methods_and_uses_the_given_warm_ups():
+    from dafxkit.bench.effects import interleaved_ms
+
+    calls = []
+    methods = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    result = interleaved_ms(methods, 3, 60.0, warm_ups={"b": lambda: calls.append("warm b")})
+    assert calls == ["a", "warm b", "a", "b", "a", "b", "a", "b"]
+    assert set(result) == {"a", "b"} and all(n == 3 and ms >= 0 for ms, n in result.values())
+
+
+def test_bench_extract_times_every_implementation_side_by_side():
+    import importlib.util
+
+    result = invoke(
+        CliRunner(),
+        "bench",
+        "extract",
+        "--batch",
+        "2",
+        "--seconds",
+        "0.5",
+        "--repeats",
+        "2",
+        "--reference-clips",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    tasks = ["mfcc", "brightness+", "all 8"]
+    assert all(task in result.output for task in tasks)
+    assert "dafxkit numba" in result.output
+    if importlib.util.find_spec("librosa") is not None:
+        assert "librosa (batch" in result.output
+    if importlib.util.find_spec("timbral_models") is not None:
+        assert "timbral_mo" in result.output

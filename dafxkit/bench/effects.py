@@ -109,30 +109,22 @@ def make_workload(
     return audio, params
 
 
-def _median_ms(run: Callable[[], object], repeats: int, budget_s: float) -> tuple[float, int]:
-    times = []
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(1e3 * (time.perf_counter() - t0))
-        if time.perf_counter() - start > budget_s:  # slow references: fewer repeats
-            break
-    return statistics.median(times), len(times)
-
-
 def interleaved_ms(
-    methods: dict[str, Callable[[], object]], repeats: int, budget_s: float
+    methods: dict[str, Callable[[], object]],
+    repeats: int,
+    budget_s: float,
+    warm_ups: dict[str, Callable[[], object]] | None = None,
 ) -> dict[str, tuple[float, int]]:
     """Median ms per call of each method, timed in rounds (one call of each per round).
 
     Interleaving puts every method under the same passing load of a shared machine, so their
     ratios hold even when the absolute times drift. Each method is warmed up first
-    (compilation, page faults, worker start); a method whose calls have used up ``budget_s``
+    (compilation, page faults, worker start) by one call, or by its entry in ``warm_ups``
+    (a cheaper call for slow references); a method whose calls have used up ``budget_s``
     sits out the remaining rounds.
     """
-    for run in methods.values():
-        run()
+    for name, run in methods.items():
+        (warm_ups or {}).get(name, run)()
     times: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(repeats):
         for name, run in methods.items():

@@ -3,12 +3,12 @@
 Peers: librosa's ``feature.mfcc`` (given the whole batch at once, and looped per clip) and the
 Audio Commons reference ``timbral_models`` (looped per clip; it has no batch axis). The
 reference takes seconds per clip, so it runs on the first few clips only; throughput is
-compared per clip.
+compared per clip. Implementations of one task are timed in alternating rounds
+(`dafxkit.bench.effects.interleaved_ms`), so their ratios hold on a machine whose speed drifts.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dafxkit.bench.effects import _median_ms
+from dafxkit.bench.effects import interleaved_ms
 from dafxkit.signals import test_signal
 
 __all__ = ["ExtractRow", "bench_mfcc", "bench_timbral", "load_workload"]
@@ -86,76 +86,45 @@ def load_workload(
     return np.stack([clips[i % len(clips)] for i in range(batch)])[:, None, :]
 
 
-def _timed(
-    rows: list[ExtractRow],
+def _rows(
     task: str,
-    implementation: str,
-    clips: int,
-    run: Callable[[], object],
+    clips: dict[str, int],
+    methods: dict[str, Callable[[], object]],
     repeats: int,
     budget_s: float,
-) -> None:
-    run()  # warm-up: Numba compiles, caches fill
-    ms, n = _median_ms(run, repeats, budget_s)
-    rows.append(ExtractRow(task, implementation, clips, ms, n))
+    warm_ups: dict[str, Callable[[], object]] | None = None,
+) -> list[ExtractRow]:
+    """One row per method of ``task``, timed interleaved; ``clips``: clips per call."""
+    results = interleaved_ms(methods, repeats, budget_s, warm_ups)
+    return [ExtractRow(task, name, clips[name], *results[name]) for name in methods]
 
 
 def bench_mfcc(
     audio: np.ndarray, sample_rate: int, repeats: int = 5, budget_s: float = 20.0
 ) -> list[ExtractRow]:
     """MFCC (librosa defaults, 20 coefficients) of every clip: each dafxkit backend vs librosa."""
+    import torch
+
     from dafxkit import native
     from dafxkit.descriptors.mfcc import mfcc, mfcc_torch
 
-    rows: list[ExtractRow] = []
-    batch = audio.shape[0]
     backends = (["c"] if native.available() else []) + ["numba"]
-    for backend in backends:
-        _timed(
-            rows,
-            "mfcc",
-            f"dafxkit {backend}",
-            batch,
-            lambda b=backend: mfcc(audio, sample_rate, backend=b),
-            repeats,
-            budget_s,
-        )
-    import torch
-
+    methods: dict[str, Callable[[], object]] = {
+        f"dafxkit {b}": (lambda b=b: mfcc(audio, sample_rate, backend=b)) for b in backends
+    }
     tensor = torch.from_numpy(audio)
-    _timed(
-        rows,
-        "mfcc",
-        "dafxkit torch (CPU)",
-        batch,
-        lambda: mfcc_torch(tensor, sample_rate),
-        repeats,
-        budget_s,
-    )
+    methods["dafxkit torch (CPU)"] = lambda: mfcc_torch(tensor, sample_rate)
     try:
         import librosa
     except ImportError:
-        return rows
-    mono = audio[:, 0, :]
-    _timed(
-        rows,
-        "mfcc",
-        "librosa (batch array)",
-        batch,
-        lambda: librosa.feature.mfcc(y=mono, sr=sample_rate),
-        repeats,
-        budget_s,
-    )
-    _timed(
-        rows,
-        "mfcc",
-        "librosa (loop per clip)",
-        batch,
-        lambda: [librosa.feature.mfcc(y=clip, sr=sample_rate) for clip in mono],
-        repeats,
-        budget_s,
-    )
-    return rows
+        librosa = None
+    if librosa is not None:
+        mono = audio[:, 0, :]
+        methods["librosa (batch array)"] = lambda: librosa.feature.mfcc(y=mono, sr=sample_rate)
+        methods["librosa (loop per clip)"] = lambda: [
+            librosa.feature.mfcc(y=clip, sr=sample_rate) for clip in mono
+        ]
+    return _rows("mfcc", dict.fromkeys(methods, audio.shape[0]), methods, repeats, budget_s)
 
 
 def bench_timbral(
@@ -183,25 +152,27 @@ def bench_timbral(
         reference_available = False
     for task, columns in groups:
         ours = Timbral(columns)
-        _timed(
-            rows,
-            task,
-            "dafxkit",
-            batch,
-            lambda ours=ours: ours.extract(audio, sample_rate),
-            repeats,
-            budget_s,
-        )
+        methods: dict[str, Callable[[], object]] = {
+            "dafxkit": lambda ours=ours: ours.extract(audio, sample_rate)
+        }
+        clips = {"dafxkit": batch}
+        warm_ups: dict[str, Callable[[], object]] = {}
         if reference_available:
             ref = TimbralReference(columns or DESCRIPTORS)
             few = audio[: max(1, reference_clips)]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # The reference is slow: one untimed call to import librosa, then one timed.
-                warm = few[:1, :, : sample_rate // 2]
-                TimbralReference(("brightness",)).extract(warm, sample_rate)
-                t0 = time.perf_counter()
-                ref.extract(few, sample_rate)
-                ms = 1e3 * (time.perf_counter() - t0)
-            rows.append(ExtractRow(task, "timbral_models 0.4.0 (loop)", len(few), ms, 1))
+            name = "timbral_models 0.4.0 (loop)"
+
+            def reference(ref=ref, clips=few) -> None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ref.extract(clips, sample_rate)
+
+            methods[name] = reference
+            clips[name] = len(few)
+            # The reference takes seconds per clip: warmed up (librosa's imports and its Numba
+            # compilation) on 2 s of one clip.
+            warm_ups[name] = lambda reference=reference, few=few: reference(
+                clips=few[:1, :, : 2 * sample_rate]
+            )
+        rows += _rows(task, clips, methods, repeats, budget_s, warm_ups)
     return rows

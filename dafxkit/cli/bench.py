@@ -166,7 +166,7 @@ def extract(
     source = f"files from {audio}" if audio else "music-like test signals"
     table = Table(
         title=f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz ({source}; median of up "
-        f"to {repeats}; {os.cpu_count()} CPU cores)",
+        f"to {repeats} interleaved rounds; {os.cpu_count()} CPU cores)",
         title_justify="left",
     )
     for column in ("task", "implementation", "clips / run", "ms / clip", "clips / s", "x vs peer"):
