@@ -158,12 +158,31 @@ class Distributed:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def wrap(self, module: torch.nn.Module, device: torch.device, **options: Any) -> Any:
-        """``module`` in `DistributedDataParallel` (itself for a single process)."""
+    def wrap(
+        self,
+        module: torch.nn.Module,
+        device: torch.device,
+        *,
+        sync_buffers: bool = True,
+        **options: Any,
+    ) -> Any:
+        """``module`` in `DistributedDataParallel` (itself for a single process).
+
+        ``sync_buffers=False``: buffers are not re-sent from rank 0 before each forward pass
+        (for buffers that are the same constants everywhere, such as windows and filter
+        banks), under the option name of the installed torch.
+        """
         if not self.enabled:
             return module
+        import inspect
+
         from torch.nn.parallel import DistributedDataParallel
 
+        if not sync_buffers:
+            names = inspect.signature(DistributedDataParallel.__init__).parameters
+            # torch 2.13 renamed broadcast_buffers (now deprecated, with a warning).
+            key = "forward_sync_buffers" if "forward_sync_buffers" in names else "broadcast_buffers"
+            options[key] = False
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(
             module, device_ids=ids, output_device=device.index if ids else None, **options

@@ -151,7 +151,7 @@ def _train_vae(
     clips = torch.cat([pool["x"], pool["ya"], pool["yb"]])
     vae = BetaVAE(sample_rate=config.sample_rate, latent_dim=config.latent_dim).to(device)
     vae.share = share
-    model = info.wrap(vae, device, broadcast_buffers=False)
+    model = info.wrap(vae, device, sync_buffers=False)
     opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
     gen = torch.Generator().manual_seed(config.seed)
     vae.train()
@@ -404,7 +404,7 @@ def _train(
     model = info.wrap(
         system,
         device,
-        broadcast_buffers=False,
+        sync_buffers=False,
         find_unused_parameters=config.finetune_encoder,
     )
     val = data.held_out(VAL_OFFSET, config.n_val) if info.is_main else None
