@@ -57,7 +57,9 @@ WORKER = textwrap.dedent(
             stop_after=spec.get("stop_after"),
             evaluate_at_end=False,
         )
-        print("RESULT", json.dumps(result))
+        # One write per line: the processes share the output pipe.
+        sys.stdout.write("RESULT " + json.dumps(result) + "\\n")
+        sys.stdout.flush()
     """
 )
 
