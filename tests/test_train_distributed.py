@@ -43,6 +43,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     from dafxkit.train import load_config, train
+    from dafxkit.train.distributed import leave
     from dafxkit.train.loop import train_vae
 
     spec = json.loads(sys.argv[1])
@@ -59,7 +60,7 @@ WORKER = textwrap.dedent(
         )
         # One write per line: the processes share the output pipe.
         sys.stdout.write("RESULT " + json.dumps(result) + "\\n")
-        sys.stdout.flush()
+    leave(0)  # as `dafxkit train` ends under torchrun
     """
 )
 
@@ -264,3 +265,19 @@ def test_threads_per_process_split_the_host(monkeypatch):
     assert threads_per_process(Distributed(0, 64, 0, 64)) == max(1, cores // 64)
     monkeypatch.setenv("DAFXKIT_NUM_THREADS", "3")
     assert threads_per_process(Distributed(0, 2, 0, 2)) == 3
+
+
+def test_leave_flushes_output_and_exits_with_the_status():
+    code = (
+        "import logging, sys\n"
+        "from dafxkit.train.distributed import leave\n"
+        "logging.basicConfig(stream=sys.stderr)\n"
+        "print('written', end='')\n"
+        "logging.getLogger('x').warning('logged')\n"
+        "leave(3)\n"
+        "print('never')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3
+    assert proc.stdout == "written"
+    assert "logged" in proc.stderr

@@ -36,6 +36,14 @@ def _quiet_unless_main() -> bool:
     return main
 
 
+def _leave_if_distributed() -> None:
+    """Under torchrun, end the process here (`dafxkit.train.distributed.leave`)."""
+    from dafxkit.train.distributed import Distributed, leave
+
+    if Distributed.from_env().enabled:
+        leave(0)
+
+
 def _config(config_path: Path | None, **flags: Any):
     from dafxkit.train.config import TrainConfig, load_config
 
@@ -182,10 +190,12 @@ def train(
     started = time.perf_counter()
     with bar:
         summary = loop.train(cfg, run_dir, resume=resume is not None, progress=update)
-    if not main:
-        return
-    _print_summary(summary)
-    console.print(f"done in {time.perf_counter() - started:.0f} s; summary: {run_dir}/summary.json")
+    if main:
+        _print_summary(summary)
+        console.print(
+            f"done in {time.perf_counter() - started:.0f} s; summary: {run_dir}/summary.json"
+        )
+    _leave_if_distributed()
 
 
 @reports_errors
@@ -222,6 +232,7 @@ def train_vae(
     with bar:
         loop.train_vae(cfg, out, progress=update)
     console.print(f"wrote {out}")
+    _leave_if_distributed()
 
 
 @reports_errors
