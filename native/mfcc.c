@@ -1,29 +1,18 @@
 /* MFCCs as librosa.feature.mfcc computes them (librosa 0.11 defaults), one signal per row.
  *
  * Per row: centred frames (n_fft / 2 zeros padded on both sides), periodic Hann window, real
- * FFT, power spectrum, sparse mel filterbank, 10 log10(max(amin, mel)), clamp to the row's
- * maximum minus top_db, orthonormal DCT-II. All arithmetic is double; the output is rounded to
- * float once.
- *
- * The real FFT of n_fft points is a complex FFT of m = n_fft / 2 points of the even and odd
- * samples (z[n] = x[2n] + i x[2n + 1]) followed by the usual split. The complex FFT is an
- * in-place decimation-in-frequency transform of radix-4 stages (one radix-2 stage first when
- * m is an odd power of two) whose output is in bit-reversed order; the split reads it through
- * a bit-reversal table, so nothing is ever permuted.
- *
- * LANES frames are transformed together, frame f of a group in lane f: sample n of every frame
- * lies in re[n * LANES + f], im[n * LANES + f]. Every butterfly is then a loop over the lanes
- * with one scalar twiddle, which the compiler turns into full-width vector instructions at
- * every stage (small stages included), without shuffles. */
+ * FFT, power spectrum and mel band powers (dafx_timbral_stft: the lane-batched real FFT of
+ * timbral_fft.h in double, with the per-bin mel tables), then 10 log10(max(amin, mel)), clamp
+ * to the row's maximum minus top_db, orthonormal DCT-II. All arithmetic is double; the output
+ * is rounded to float once. Rows run in parallel (OpenMP). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Frames per group: 8 doubles fill an AVX-512 register. 4 measured 35 % slower, 16 no faster. */
-#define LANES 8
+#include "timbral.h"
 
-/* Every loop over lanes is compiled three times (AVX-512, AVX2, baseline), chosen at load
+/* The loops are compiled three times (AVX-512, AVX2, baseline), chosen at load
  * time; the same operations in the same order (no FMA contraction under -std=c11), so all
  * three give the same results. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -59,231 +48,31 @@ static inline double db10(double x) {
 }
 
 typedef struct {
-    int64_t n_fft, m, hop, pad, samples, frames;
-    int log2m;
+    int64_t n_fft, hop, samples, frames;
     const double *window;
-    double *cos_m, *sin_m;       /* cos, sin of 2 pi t / m, t < m: the FFT's twiddles */
-    double *cos_n, *sin_n;       /* cos, sin of 2 pi k / n_fft, k <= m: the split's twiddles */
-    int64_t *bitrev;             /* bit reversal of log2m bits */
+    const double *cos_m, *sin_m, *cos_n, *sin_n; /* the FFT tables (see dafx_timbral_stft) */
+    const int64_t *bitrev;
     int64_t n_mels, n_mfcc;
-    const int64_t *band_start, *band_stop, *band_offset;
-    const double *band_weights;
+    const int64_t *bin_band; /* per bin: first mel band holding it (-1: none) */
+    const double *bin_w0, *bin_w1; /* its weights in that band and the next */
     const double *dct;
     double amin, top_db;
 } plan_t;
 
-/* Lanes of frames t0 .. t0 + LANES - 1 (lanes past the last frame are zero), windowed, as
- * even / odd samples in re / im. */
+/* mel[t * n_mels + b] in dB, in place (one contiguous loop, which vectorises), then into
+ * db[b * frames + t] by blocks of frames; returns the largest level. */
 MFCC_CLONES
-static void load_frames(const plan_t *p, const float *x32, const double *x64, int64_t t0,
-                        double *restrict re, double *restrict im) {
-    const int64_t m = p->m, n_fft = p->n_fft, samples = p->samples, hop = p->hop;
-    const double *restrict w = p->window;
-    const int64_t first = t0 * hop - p->pad;
-    if (t0 + LANES <= p->frames && first >= 0 && first + (LANES - 1) * hop + n_fft <= samples) {
-        /* All lanes inside the signal: fill whole lines of re and im (lanes innermost); a
-         * lane at a time would write one double per line of a buffer larger than L1. */
-        for (int64_t n = 0; n < m; ++n) {
-            const double we = w[2 * n], wo = w[2 * n + 1];
-            double *restrict lr = re + n * LANES, *restrict li = im + n * LANES;
-            if (x32) {
-                const float *restrict x = x32 + first + 2 * n;
-                for (int f = 0; f < LANES; ++f) {
-                    lr[f] = we * (double)x[f * hop];
-                    li[f] = wo * (double)x[f * hop + 1];
-                }
-            } else {
-                const double *restrict x = x64 + first + 2 * n;
-                for (int f = 0; f < LANES; ++f) {
-                    lr[f] = we * x[f * hop];
-                    li[f] = wo * x[f * hop + 1];
-                }
-            }
-        }
-        return;
-    }
-    for (int64_t f = 0; f < LANES; ++f) { /* frames reaching into the padding, or none */
-        const int64_t start = first + f * hop;
-        const int live = t0 + f < p->frames;
-        for (int64_t n = 0; n < n_fft; ++n) {
-            const int64_t i = start + n;
-            const double v = !live || i < 0 || i >= samples
-                                 ? 0.0
-                                 : w[n] * (x32 ? (double)x32[i] : x64[i]);
-            if (n & 1)
-                im[(n >> 1) * LANES + f] = v;
-            else
-                re[(n >> 1) * LANES + f] = v;
-        }
-    }
-}
-
-/* Helpers of the cloned functions must be inlined into each clone to get its instruction set. */
-#if defined(__GNUC__)
-#define INLINE static inline __attribute__((always_inline))
-#else
-#define INLINE static inline
-#endif
-
-/* One radix-4 DIF stage on the blocks of `size` points in [lo, hi), W = e^{-2 pi i / size}:
- * two radix-2 stages fused (outputs j, j + q, j + 2q, j + 3q of a block are those two stages'
- * outputs), so the final order stays bit-reversed. */
-INLINE void radix4_stage(const plan_t *p, double *restrict re, double *restrict im, int64_t lo,
-                         int64_t hi, int64_t size) {
-    const int64_t q = size / 4, stride = p->m / size;
-    for (int64_t b = lo; b < hi; b += size) {
-        for (int64_t j = 0; j < q; ++j) {
-            const double w1r = p->cos_m[j * stride], w1i = -p->sin_m[j * stride];
-            const double w2r = p->cos_m[2 * j * stride], w2i = -p->sin_m[2 * j * stride];
-            const double w3r = p->cos_m[3 * j * stride], w3i = -p->sin_m[3 * j * stride];
-            double *restrict r0 = re + (b + j) * LANES, *restrict i0 = im + (b + j) * LANES;
-            double *restrict r1 = r0 + q * LANES, *restrict i1 = i0 + q * LANES;
-            double *restrict r2 = r1 + q * LANES, *restrict i2 = i1 + q * LANES;
-            double *restrict r3 = r2 + q * LANES, *restrict i3 = i2 + q * LANES;
+static double mel_db(const plan_t *p, double *restrict mel, double *restrict db) {
+    const int64_t frames = p->frames, n_mels = p->n_mels, total = frames * n_mels;
+    const double amin = p->amin;
 #pragma omp simd
-            for (int f = 0; f < LANES; ++f) {
-                const double t0r = r0[f] + r2[f], t0i = i0[f] + i2[f];
-                const double t1r = r0[f] - r2[f], t1i = i0[f] - i2[f];
-                const double t2r = r1[f] + r3[f], t2i = i1[f] + i3[f];
-                const double t3r = i1[f] - i3[f], t3i = r3[f] - r1[f]; /* -i (a1 - a3) */
-                const double ur = t0r - t2r, ui = t0i - t2i;
-                const double vr = t1r + t3r, vi = t1i + t3i;
-                const double sr = t1r - t3r, si = t1i - t3i;
-                r0[f] = t0r + t2r;
-                i0[f] = t0i + t2i;
-                r1[f] = ur * w2r - ui * w2i;
-                i1[f] = ur * w2i + ui * w2r;
-                r2[f] = vr * w1r - vi * w1i;
-                i2[f] = vr * w1i + vi * w1r;
-                r3[f] = sr * w3r - si * w3i;
-                i3[f] = sr * w3i + si * w3r;
-            }
-        }
-    }
-}
-
-/* The last stage (blocks of 4 points), whose twiddles are all 1. */
-INLINE void radix4_last(double *restrict re, double *restrict im, int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; b += 4) {
-        double *restrict r0 = re + b * LANES, *restrict i0 = im + b * LANES;
-        double *restrict r1 = r0 + LANES, *restrict i1 = i0 + LANES;
-        double *restrict r2 = r1 + LANES, *restrict i2 = i1 + LANES;
-        double *restrict r3 = r2 + LANES, *restrict i3 = i2 + LANES;
-#pragma omp simd
-        for (int f = 0; f < LANES; ++f) {
-            const double t0r = r0[f] + r2[f], t0i = i0[f] + i2[f];
-            const double t1r = r0[f] - r2[f], t1i = i0[f] - i2[f];
-            const double t2r = r1[f] + r3[f], t2i = i1[f] + i3[f];
-            const double t3r = i1[f] - i3[f], t3i = r3[f] - r1[f];
-            r0[f] = t0r + t2r;
-            i0[f] = t0i + t2i;
-            r1[f] = t0r - t2r;
-            i1[f] = t0i - t2i;
-            r2[f] = t1r + t3r;
-            i2[f] = t1i + t3i;
-            r3[f] = t1r - t3r;
-            i3[f] = t1i - t3i;
-        }
-    }
-}
-
-/* In-place DIF FFT of m points in every lane; output in bit-reversed order. */
-MFCC_CLONES
-static void fft_lanes(const plan_t *p, double *restrict re, double *restrict im) {
-    const int64_t m = p->m;
-    int64_t size = m; /* length of the sub-transforms the next stage splits */
-    if (p->log2m & 1) {
-        const int64_t h = m / 2;
-        for (int64_t j = 0; j < h; ++j) {
-            const double wr = p->cos_m[j], wi = -p->sin_m[j];
-            double *restrict ar = re + j * LANES, *restrict ai = im + j * LANES;
-            double *restrict br = re + (j + h) * LANES, *restrict bi = im + (j + h) * LANES;
-#pragma omp simd
-            for (int f = 0; f < LANES; ++f) {
-                const double dr = ar[f] - br[f], di = ai[f] - bi[f];
-                ar[f] += br[f];
-                ai[f] += bi[f];
-                br[f] = dr * wr - di * wi;
-                bi[f] = dr * wi + di * wr;
-            }
-        }
-        size = h;
-    }
-    /* Stage by stage over the whole buffer: finishing L1-sized sub-transforms one at a time
-     * measured no faster (the buffer sits in L2 either way). */
-    for (; size > 4; size /= 4) radix4_stage(p, re, im, 0, m, size);
-    if (size == 4) radix4_last(re, im, 0, m);
-}
-
-/* Power spectrum bins 0 .. m of every lane, times 4, from the bit-reversed half-size transform
- * Z of z[n] = x[2n] + i x[2n + 1]: X[k] = E[k] + e^{-2 pi i k / n_fft} O[k] with
- * E = (Z[k] + conj Z[m - k]) / 2 and O = (Z[k] - conj Z[m - k]) / 2i the transforms of the
- * even and odd samples. Bins k and m - k come from the same two values of Z:
- * 2 X[k] = (a + b, e + d) and 2 X[m - k] = (a - b, d - e), with a, e the real and imaginary
- * parts of 2 E[k] and b, d those of 2 e^{-2 pi i k / n_fft} O[k]. (The factor 4 is exact; the
- * mel stage takes it out.) */
-MFCC_CLONES
-static void power_lanes(const plan_t *p, const double *restrict re, const double *restrict im,
-                        double *restrict power) {
-    const int64_t m = p->m;
-#pragma omp simd
-    for (int f = 0; f < LANES; ++f) {
-        const double x0 = 2.0 * (re[f] + im[f]), xm = 2.0 * (re[f] - im[f]);
-        power[f] = x0 * x0;
-        power[m * LANES + f] = xm * xm;
-    }
-    for (int64_t k = 1; 2 * k < m; ++k) {
-        const int64_t at = p->bitrev[k] * LANES, mirror = p->bitrev[m - k] * LANES;
-        const double *restrict zr = re + at, *restrict zi = im + at;       /* Z[k] */
-        const double *restrict yr = re + mirror, *restrict yi = im + mirror; /* Z[m - k] */
-        const double c = p->cos_n[k], s = p->sin_n[k];
-        double *restrict lo = power + k * LANES, *restrict hi = power + (m - k) * LANES;
-#pragma omp simd
-        for (int f = 0; f < LANES; ++f) {
-            const double a = zr[f] + yr[f], e = zi[f] - yi[f];   /* 2 E[k] */
-            const double or_ = zi[f] + yi[f], oi = yr[f] - zr[f]; /* 2 O[k] */
-            const double b = c * or_ + s * oi, d = c * oi - s * or_;
-            const double lr = a + b, li = e + d, hr = a - b, hi_ = d - e;
-            lo[f] = lr * lr + li * li;
-            hi[f] = hr * hr + hi_ * hi_;
-        }
-    }
-    if (m >= 2) { /* k = m / 2 pairs with itself: X = Z[k] conjugated */
-        const double *restrict zr = re + p->bitrev[m / 2] * LANES;
-        const double *restrict zi = im + p->bitrev[m / 2] * LANES;
-        double *restrict mid = power + (m / 2) * LANES;
-#pragma omp simd
-        for (int f = 0; f < LANES; ++f) mid[f] = 4.0 * (zr[f] * zr[f] + zi[f] * zi[f]);
-    }
-}
-
-/* Mel bands of every lane in dB, into db[band * frames + t0 + f] for the lanes that are frames;
- * returns their maximum. */
-MFCC_CLONES
-static double mel_db_lanes(const plan_t *p, const double *restrict power, int64_t t0,
-                           double *restrict db) {
+    for (int64_t i = 0; i < total; ++i) mel[i] = db10(mel[i] > amin ? mel[i] : amin);
     double peak = -HUGE_VAL;
-    const int64_t used = p->frames - t0 < LANES ? p->frames - t0 : LANES;
-    for (int64_t band = 0; band < p->n_mels; ++band) {
-        double acc[LANES] = {0};
-        const double *w = p->band_weights + p->band_offset[band];
-        for (int64_t k = p->band_start[band]; k < p->band_stop[band]; ++k, ++w) {
-            const double wk = *w;
-            const double *restrict pk = power + k * LANES;
-#pragma omp simd
-            for (int f = 0; f < LANES; ++f) acc[f] += wk * pk[f];
-        }
-        double level[LANES];
-#pragma omp simd
-        for (int f = 0; f < LANES; ++f) {
-            const double mel = 0.25 * acc[f]; /* the power spectrum came times 4 */
-            level[f] = db10(mel > p->amin ? mel : p->amin);
-        }
-        double *restrict row = db + band * p->frames + t0;
-        for (int64_t f = 0; f < used; ++f) {
-            row[f] = level[f];
-            peak = level[f] > peak ? level[f] : peak;
-        }
+    for (int64_t i = 0; i < total; ++i) peak = mel[i] > peak ? mel[i] : peak;
+    for (int64_t t0 = 0; t0 < frames; t0 += 8) {
+        const int64_t t1 = t0 + 8 < frames ? t0 + 8 : frames;
+        for (int64_t b = 0; b < n_mels; ++b)
+            for (int64_t t = t0; t < t1; ++t) db[b * frames + t] = mel[t * n_mels + b];
     }
     return peak;
 }
@@ -314,34 +103,33 @@ static int64_t mfcc_rows(const plan_t *p, const float *x32, const double *x64, f
     int64_t failures = 0;
 #pragma omp parallel reduction(+ : failures)
     {
-        const int64_t m = p->m, frames = p->frames;
-        double *re = malloc(sizeof(double) * m * LANES);
-        double *im = malloc(sizeof(double) * m * LANES);
-        double *power = malloc(sizeof(double) * (m + 1) * LANES);
-        double *db = malloc(sizeof(double) * p->n_mels * frames);
-        double *acc = malloc(sizeof(double) * frames);
-        const int ok = re && im && power && db && acc;
+        const int64_t frames = p->frames, samples = p->samples;
+        double *copy = x32 ? malloc(sizeof(double) * (size_t)samples) : NULL;
+        double *mel = malloc(sizeof(double) * (size_t)(p->n_mels * frames));
+        double *db = malloc(sizeof(double) * (size_t)(p->n_mels * frames));
+        double *acc = malloc(sizeof(double) * (size_t)frames);
+        const int ok = (copy || !x32) && mel && db && acc;
 #pragma omp for schedule(dynamic)
         for (int64_t r = 0; r < rows; ++r) {
-            if (!ok) {
+            const double *row = x64 + r * samples;
+            if (ok && x32) {
+                const float *src = x32 + r * samples;
+                for (int64_t i = 0; i < samples; ++i) copy[i] = (double)src[i];
+                row = copy;
+            }
+            if (!ok || dafx_timbral_stft(row, samples, -(p->n_fft / 2), p->hop, frames,
+                                         p->n_fft, p->n_fft, p->window, 0, 0, p->cos_m,
+                                         p->sin_m, p->cos_n, p->sin_n, p->bitrev, NULL, NULL,
+                                         NULL, p->n_mels, p->bin_band, p->bin_w0, p->bin_w1,
+                                         mel) != 0) {
                 ++failures;
                 continue;
             }
-            const float *row32 = x32 ? x32 + r * p->samples : NULL;
-            const double *row64 = x64 ? x64 + r * p->samples : NULL;
-            double peak = -HUGE_VAL;
-            for (int64_t t0 = 0; t0 < frames; t0 += LANES) {
-                load_frames(p, row32, row64, t0, re, im);
-                fft_lanes(p, re, im);
-                power_lanes(p, re, im, power);
-                const double group_peak = mel_db_lanes(p, power, t0, db);
-                peak = group_peak > peak ? group_peak : peak;
-            }
+            const double peak = mel_db(p, mel, db);
             dct_row(p, db, peak - p->top_db, acc, out + r * p->n_mfcc * frames);
         }
-        free(re);
-        free(im);
-        free(power);
+        free(copy);
+        free(mel);
         free(db);
         free(acc);
     }
@@ -350,45 +138,17 @@ static int64_t mfcc_rows(const plan_t *p, const float *x32, const double *x64, f
 
 int64_t dafx_mfcc(const float *x32, const double *x64, float *out, int64_t rows,
                   int64_t samples, int64_t n_fft, int64_t hop, const double *window,
-                  int64_t n_mels, const int64_t *band_start, const int64_t *band_stop,
-                  const int64_t *band_offset, const double *band_weights, int64_t n_mfcc,
-                  const double *dct, double amin, double top_db) {
-    plan_t p = {
-        .n_fft = n_fft, .m = n_fft / 2, .hop = hop, .pad = n_fft / 2, .samples = samples,
+                  const double *cos_m, const double *sin_m, const double *cos_n,
+                  const double *sin_n, const int64_t *bitrev, int64_t n_mels,
+                  const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
+                  int64_t n_mfcc, const double *dct, double amin, double top_db) {
+    /* n_fft must be a power of two >= 8 (checked by the caller). */
+    const plan_t p = {
+        .n_fft = n_fft, .hop = hop, .samples = samples,
         .frames = 1 + (samples + 2 * (n_fft / 2) - n_fft) / hop, .window = window,
-        .n_mels = n_mels, .n_mfcc = n_mfcc, .band_start = band_start, .band_stop = band_stop,
-        .band_offset = band_offset, .band_weights = band_weights, .dct = dct, .amin = amin,
-        .top_db = top_db,
+        .cos_m = cos_m, .sin_m = sin_m, .cos_n = cos_n, .sin_n = sin_n, .bitrev = bitrev,
+        .n_mels = n_mels, .n_mfcc = n_mfcc, .bin_band = bin_band, .bin_w0 = bin_w0,
+        .bin_w1 = bin_w1, .dct = dct, .amin = amin, .top_db = top_db,
     };
-    /* n_fft must be a power of two >= 2 (checked by the caller). */
-    const int64_t m = p.m;
-    p.log2m = 0;
-    while ((1LL << p.log2m) < m) ++p.log2m;
-    p.cos_m = malloc(sizeof(double) * m);
-    p.sin_m = malloc(sizeof(double) * m);
-    p.cos_n = malloc(sizeof(double) * (m + 1));
-    p.sin_n = malloc(sizeof(double) * (m + 1));
-    p.bitrev = malloc(sizeof(int64_t) * m);
-    int64_t failures = rows;
-    if (p.cos_m && p.sin_m && p.cos_n && p.sin_n && p.bitrev) {
-        const double two_pi = 6.283185307179586476925;
-        for (int64_t t = 0; t < m; ++t) {
-            p.cos_m[t] = cos(two_pi * (double)t / (double)m);
-            p.sin_m[t] = sin(two_pi * (double)t / (double)m);
-            int64_t rev = 0;
-            for (int bit = 0; bit < p.log2m; ++bit) rev |= ((t >> bit) & 1) << (p.log2m - 1 - bit);
-            p.bitrev[t] = rev;
-        }
-        for (int64_t k = 0; k <= m; ++k) {
-            p.cos_n[k] = cos(two_pi * (double)k / (double)n_fft);
-            p.sin_n[k] = sin(two_pi * (double)k / (double)n_fft);
-        }
-        failures = mfcc_rows(&p, x32, x64, out, rows);
-    }
-    free(p.cos_m);
-    free(p.sin_m);
-    free(p.cos_n);
-    free(p.sin_n);
-    free(p.bitrev);
-    return failures;
+    return mfcc_rows(&p, x32, x64, out, rows);
 }

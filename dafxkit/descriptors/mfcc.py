@@ -214,6 +214,35 @@ def _sparse_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax
     return start, stop, offset, flat
 
 
+def bin_bands(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A triangular filterbank ``(n_mels, bins)`` per bin: ``(band, w0, w1)``, the first band
+    holding bin k (-1: none) and the bin's weights in that band and the next (adjacent
+    triangles overlap, so a bin lies in at most two bands). Read-only arrays, the form the C
+    spectral kernel (``dafx_timbral_stft``) sums mel bands in."""
+    n_bins = weights.shape[1]
+    band = np.full(n_bins, -1, dtype=np.int64)
+    w0 = np.zeros(n_bins)
+    w1 = np.zeros(n_bins)
+    for k in range(n_bins):
+        nz = np.flatnonzero(weights[:, k])
+        if nz.size == 0:
+            continue
+        if nz.size > 2 or (nz.size == 2 and nz[1] != nz[0] + 1):
+            raise AssertionError("mel filters overlap by more than two adjacent bands")
+        band[k] = nz[0]
+        w0[k] = weights[nz[0], k]
+        if nz.size == 2:
+            w1[k] = weights[nz[1], k]
+    for a in (band, w0, w1):
+        a.setflags(write=False)
+    return band, w0, w1
+
+
+@functools.lru_cache(maxsize=32)
+def _bin_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float):
+    return bin_bands(_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
+
+
 # --------------------------------------------------------------------------------------------
 # Argument checks
 
@@ -451,12 +480,21 @@ def _mfcc_numpy_rows(rows: np.ndarray, config: _Config) -> np.ndarray:
 
 
 def _mfcc_c(rows: np.ndarray, config: _Config) -> np.ndarray:
+    if config.n_fft < 8:  # below the C transform's smallest size: the same numbers in Numba
+        return _mfcc_numba(rows, config)
+    from dafxkit.descriptors.timbral._common import _fft_tables
+
     lib, ffi = native.lib(), native.ffi()
-    start, stop, offset, flat = _sparse_bands(*config.mel_key)
+    band, w0, w1 = _bin_bands(*config.mel_key)
+    cos_m, sin_m, cos_n, sin_n, rev = _fft_tables(config.n_fft)
     dct = _dct(config.n_mfcc, config.n_mels)
     frames = n_frames(rows.shape[1], config.n_fft, config.hop_length)
     out = np.empty((rows.shape[0], config.n_mfcc, frames), dtype=np.float32)
     is32 = rows.dtype == np.float32
+
+    def ints(a: np.ndarray):
+        return ffi.from_buffer("int64_t[]", a, require_writable=False)
+
     failures = lib.dafx_mfcc(
         native.float_ptr(rows) if is32 else ffi.NULL,
         ffi.NULL if is32 else native.double_ptr(rows),
@@ -466,11 +504,15 @@ def _mfcc_c(rows: np.ndarray, config: _Config) -> np.ndarray:
         config.n_fft,
         config.hop_length,
         native.double_ptr(_window(config.n_fft)),
+        native.double_ptr(cos_m),
+        native.double_ptr(sin_m),
+        native.double_ptr(cos_n),
+        native.double_ptr(sin_n),
+        ints(rev),
         config.n_mels,
-        ffi.from_buffer("int64_t[]", start, require_writable=False),
-        ffi.from_buffer("int64_t[]", stop, require_writable=False),
-        ffi.from_buffer("int64_t[]", offset, require_writable=False),
-        native.double_ptr(flat),
+        ints(band),
+        native.double_ptr(w0),
+        native.double_ptr(w1),
         config.n_mfcc,
         native.double_ptr(dct),
         AMIN,

@@ -468,26 +468,10 @@ def onset_strength(
 
 @functools.lru_cache(maxsize=16)
 def _mel_bins(sr: float, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Per bin: the first band holding it (-1: none) and its weights in that band and the next
-    # (Slaney's triangles overlap by at most two).
-    basis = mel_filterbank(sr, n_fft, n_mels)
-    n_bins = basis.shape[1]
-    band = np.full(n_bins, -1, dtype=np.int64)
-    w0 = np.zeros(n_bins)
-    w1 = np.zeros(n_bins)
-    for k in range(n_bins):
-        nz = np.flatnonzero(basis[:, k])
-        if nz.size == 0:
-            continue
-        if nz.size > 2 or (nz.size == 2 and nz[1] != nz[0] + 1):
-            raise AssertionError("mel filters overlap by more than two adjacent bands")
-        band[k] = nz[0]
-        w0[k] = basis[nz[0], k]
-        if nz.size == 2:
-            w1[k] = basis[nz[1], k]
-    for a in (band, w0, w1):
-        a.setflags(write=False)
-    return band, w0, w1
+    # Per bin: the first band holding it and its weights in that band and the next.
+    from dafxkit.descriptors.mfcc import bin_bands
+
+    return bin_bands(mel_filterbank(sr, n_fft, n_mels))
 
 
 @njit(cache=True, nogil=True)
