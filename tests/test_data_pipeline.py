@@ -71,6 +71,57 @@ def test_checker_names_the_first_failing_check(clips):
     assert checker(clips, nan, yb).reasons[0] == "non_finite"
 
 
+def test_checker_given_the_clips_mfccs_gives_the_same_result(clips):
+    checker = Checker(CheckConfig(), RATE)
+    ya, yb = np.tanh(4 * clips), np.tanh(2 * clips)
+    yb[2] = clips[2]
+    fresh = checker(clips, ya, yb)
+    reused = checker(clips, ya, yb, x_mfcc=checker.reference_mfcc(clips))
+    assert reused.reasons == fresh.reasons
+    np.testing.assert_array_equal(reused.similarity, fresh.similarity)
+
+
+def test_a_clips_mfccs_are_computed_once_however_many_settings_it_tries(monkeypatch):
+    # A narrow similarity range makes most settings fail, so clips are tried with several.
+    config = _config(checks=CheckConfig(mfcc_similarity=(0.6, 0.97)), param_draws=4)
+    pipeline = Pipeline(config)
+    reference_rows = []
+    original = Checker.reference_mfcc
+
+    def counting(self, x):
+        reference_rows.append(len(x))
+        return original(self, x)
+
+    clips_drawn = []
+    draw = pipeline._draw_clip
+
+    def counting_draws(index, state):
+        reason = draw(index, state)
+        clips_drawn.append(reason is None)
+        return reason
+
+    monkeypatch.setattr(Checker, "reference_mfcc", counting)
+    monkeypatch.setattr(pipeline, "_draw_clip", counting_draws)
+    examples = pipeline.examples(range(6))
+    checked = pipeline.stats.attempts - pipeline.stats.rejected["silent_window"]
+    # One MFCC per clip drawn, fewer than the settings checked (a clip tried with new
+    # settings is not measured again).
+    assert sum(reference_rows) == sum(clips_drawn) < checked
+    # The same examples as a pipeline that measures x at every attempt would keep.
+    monkeypatch.setattr(Checker, "reference_mfcc", original)
+
+    class Remeasuring(Checker):
+        def __call__(self, x, ya, yb, x_mfcc=None):
+            return super().__call__(x, ya, yb)
+
+    plain = Pipeline(config)
+    plain.checker = Remeasuring(config.checks, config.sampler.sample_rate)
+    for a, b in zip(examples, plain.examples(range(6)), strict=True):
+        assert a.attempt == b.attempt
+        np.testing.assert_array_equal(a.theta_a, b.theta_a)
+        np.testing.assert_array_equal(a.similarity, b.similarity)
+
+
 def test_rms_dbfs():
     x = np.full((2, 2, 100), 0.5, np.float32)
     x[1] = 0

@@ -30,7 +30,7 @@ import numpy as np
 
 from dafxkit.data.config import CheckConfig
 
-__all__ = ["REASONS", "CheckResult", "Checker", "rms_dbfs", "mfcc_similarity"]
+__all__ = ["REASONS", "CheckResult", "Checker", "rms_dbfs", "mfcc_similarity", "reference_mfcc"]
 
 #: Every reason an attempt can be rejected for, with what it means.
 REASONS: dict[str, str] = {
@@ -78,15 +78,27 @@ def _frame_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(cos, -1.0, 1.0).mean(axis=1)
 
 
+def reference_mfcc(audio: np.ndarray, sample_rate: float, n_mfcc: int = 20) -> np.ndarray:
+    """The MFCCs `mfcc_similarity` computes of its reference clips ``(batch, channels,
+    samples)``: ``(batch, n_mfcc, frames)``, to pass back as ``reference_mfcc`` when the same
+    clips are compared again."""
+    return _mfcc_mono(audio, sample_rate, n_mfcc)
+
+
 def mfcc_similarity(
-    reference: np.ndarray, *others: np.ndarray, sample_rate: float, n_mfcc: int = 20
+    reference: np.ndarray,
+    *others: np.ndarray,
+    sample_rate: float,
+    n_mfcc: int = 20,
+    reference_mfcc: np.ndarray | None = None,
 ) -> np.ndarray:
     """MFCC similarity (module docstring) of each clip of ``reference`` with the same clip of
     each of ``others``: float64 ``(batch, len(others))``.
 
-    All arrays are ``(batch, channels, samples)``.
+    All arrays are ``(batch, channels, samples)``. ``reference_mfcc``: the reference's MFCCs
+    from `reference_mfcc` (same ``n_mfcc``), when already at hand.
     """
-    ref = _mfcc_mono(reference, sample_rate, n_mfcc)
+    ref = _mfcc_mono(reference, sample_rate, n_mfcc) if reference_mfcc is None else reference_mfcc
     return np.stack(
         [_frame_similarity(ref, _mfcc_mono(other, sample_rate, n_mfcc)) for other in others],
         axis=1,
@@ -113,8 +125,16 @@ class Checker:
         self.config = config
         self.sample_rate = float(sample_rate)
 
-    def __call__(self, x: np.ndarray, ya: np.ndarray, yb: np.ndarray) -> CheckResult:
-        """Check a batch; every array is ``(batch, channels, samples)``.
+    def reference_mfcc(self, x: np.ndarray) -> np.ndarray:
+        """The MFCCs of clips ``x`` that a call compares ``ya`` and ``yb`` against (see
+        `reference_mfcc`): keep them to check new settings of the same clips."""
+        return reference_mfcc(x, self.sample_rate, self.config.n_mfcc)
+
+    def __call__(
+        self, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, x_mfcc: np.ndarray | None = None
+    ) -> CheckResult:
+        """Check a batch; every array is ``(batch, channels, samples)``; ``x_mfcc``: the
+        result of `reference_mfcc` for ``x``, when already at hand.
 
         The first failing check names the reason: ``non_finite``, ``silent_output``, then
         ``too_different`` (either similarity below the range) before ``too_similar``.
@@ -127,7 +147,12 @@ class Checker:
             yb_safe = np.where(finite[:, None, None], yb, 0.0).astype(np.float32, copy=False)
         levels = np.stack([rms_dbfs(x), rms_dbfs(ya_safe), rms_dbfs(yb_safe)], axis=1)
         similarity = mfcc_similarity(
-            x, ya_safe, yb_safe, sample_rate=self.sample_rate, n_mfcc=c.n_mfcc
+            x,
+            ya_safe,
+            yb_safe,
+            sample_rate=self.sample_rate,
+            n_mfcc=c.n_mfcc,
+            reference_mfcc=x_mfcc,
         )
         low, high = c.mfcc_similarity
         reasons: list[str | None] = []

@@ -133,6 +133,7 @@ class _Clip:
     track: int
     start_s: float
     augmentation: Augmentation
+    mfcc: np.ndarray | None = None  #: the checks' MFCCs of `audio`, kept for new settings
 
 
 @dataclass
@@ -364,7 +365,13 @@ class Pipeline:
         y = self.effect(np.concatenate([x, x]), np.concatenate([theta_a, theta_b]), rate)
         ya, yb = y[: len(x)], y[len(x) :]
         clock.lap("effect")
-        checked = self.checker(x, ya, yb)
+        # The clips' MFCCs once per clip, not once per parameter draw.
+        clips = [chunk[pos][1].clip for pos in ready]
+        fresh = [i for i, clip in enumerate(clips) if clip.mfcc is None]
+        if fresh:
+            for i, m in zip(fresh, self.checker.reference_mfcc(x[fresh]), strict=True):
+                clips[i].mfcc = m
+        checked = self.checker(x, ya, yb, x_mfcc=np.stack([clip.mfcc for clip in clips]))
         clock.lap("checks")
         keep = np.flatnonzero(checked.kept)
         n_desc = len(c.descriptors)
