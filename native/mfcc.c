@@ -2,9 +2,9 @@
  *
  * Per row: centred frames (n_fft / 2 zeros padded on both sides), periodic Hann window, real
  * FFT, power spectrum and mel band powers (dafx_timbral_stft: the lane-batched real FFT of
- * timbral_fft.h in double, with the per-bin mel tables), then 10 log10(max(amin, mel)), clamp
- * to the row's maximum minus top_db, orthonormal DCT-II. All arithmetic is double; the output
- * is rounded to float once. Rows run in parallel (OpenMP). */
+ * timbral_fft.h in double, or in float when asked, with the per-bin mel tables), then 10 log10(max(amin, mel)), clamp
+ * to the row's maximum minus top_db, orthonormal DCT-II. All arithmetic is double (but the transform
+ * when single); the output is rounded to float once. Rows run in parallel (OpenMP). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,6 +53,7 @@ typedef struct {
     const double *cos_m, *sin_m, *cos_n, *sin_n; /* the FFT tables (see dafx_timbral_stft) */
     const int64_t *bitrev;
     int64_t n_mels, n_mfcc;
+    int64_t single;          /* transform in float32 (dafx_timbral_stft's single) */
     const int64_t *bin_band; /* per bin: first mel band holding it (-1: none) */
     const double *bin_w0, *bin_w1; /* its weights in that band and the next */
     const double *dct;
@@ -118,7 +119,7 @@ static int64_t mfcc_rows(const plan_t *p, const float *x32, const double *x64, f
                 row = copy;
             }
             if (!ok || dafx_timbral_stft(row, samples, -(p->n_fft / 2), p->hop, frames,
-                                         p->n_fft, p->n_fft, p->window, 0, 0, p->cos_m,
+                                         p->n_fft, p->n_fft, p->window, 0, p->single, p->cos_m,
                                          p->sin_m, p->cos_n, p->sin_n, p->bitrev, NULL, NULL,
                                          NULL, p->n_mels, p->bin_band, p->bin_w0, p->bin_w1,
                                          mel) != 0) {
@@ -141,14 +142,15 @@ int64_t dafx_mfcc(const float *x32, const double *x64, float *out, int64_t rows,
                   const double *cos_m, const double *sin_m, const double *cos_n,
                   const double *sin_n, const int64_t *bitrev, int64_t n_mels,
                   const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
-                  int64_t n_mfcc, const double *dct, double amin, double top_db) {
+                  int64_t n_mfcc, const double *dct, double amin, double top_db,
+                  int64_t single) {
     /* n_fft must be a power of two >= 8 (checked by the caller). */
     const plan_t p = {
         .n_fft = n_fft, .hop = hop, .samples = samples,
         .frames = 1 + (samples + 2 * (n_fft / 2) - n_fft) / hop, .window = window,
         .cos_m = cos_m, .sin_m = sin_m, .cos_n = cos_n, .sin_n = sin_n, .bitrev = bitrev,
         .n_mels = n_mels, .n_mfcc = n_mfcc, .bin_band = bin_band, .bin_w0 = bin_w0,
-        .bin_w1 = bin_w1, .dct = dct, .amin = amin, .top_db = top_db,
+        .bin_w1 = bin_w1, .dct = dct, .amin = amin, .top_db = top_db, .single = single,
     };
     return mfcc_rows(&p, x32, x64, out, rows);
 }

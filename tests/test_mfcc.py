@@ -262,6 +262,30 @@ def test_compiled_backends_match_the_numpy_reference(samples, n_fft_log2, seed):
         )
 
 
+@pytest.mark.skipif(not native.available(), reason="the C library is not built")
+@settings(max_examples=20, deadline=None)
+@given(samples=st.integers(1, 30000), n_fft_log2=st.integers(5, 12), seed=st.integers(0, 1000))
+def test_float32_transforms_stay_within_the_librosa_tolerance(samples, n_fft_log2, seed):
+    # Music-like level differences between bands, and noise: both precisions, one answer.
+    rng = np.random.default_rng(seed)
+    tone = np.resize(music_like(samples / 22050 + 0.01, 22050, seed), samples)
+    x = (tone + 1e-3 * rng.standard_normal(samples)).astype(np.float32)[None]
+    n_fft = 2**n_fft_log2
+    options = dict(n_fft=n_fft, hop_length=n_fft // 4, n_mels=min(40, n_fft // 2), n_mfcc=13)
+    exact = mfcc(x, 22050, backend="c", **options)
+    fast = mfcc(x, 22050, backend="c", fft_precision="float32", **options)
+    np.testing.assert_allclose(fast, exact, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(fast, mfcc(x, 22050, backend="numpy", **options), atol=TOLERANCE)
+
+
+@pytest.mark.skipif(not native.available(), reason="the C library is not built")
+def test_float32_transforms_match_librosa_on_music():
+    x = np.stack([music_like(2.0, 44100, seed) for seed in range(4)])[:, None]
+    fast = mfcc(x, 44100, fft_precision="float32")
+    np.testing.assert_allclose(fast, librosa_mfcc(x, 44100), atol=TOLERANCE, rtol=0)
+    assert not np.array_equal(fast, mfcc(x, 44100))  # the transform did change precision
+
+
 # ------------------------------------------------------------------------------------------
 # torch
 
@@ -352,6 +376,7 @@ def test_extractor_passes_the_interface_checks():
         (dict(fmin=5000.0, fmax=4000.0), "fmax must be a finite frequency above fmin"),
         (dict(fmin=11025.0), "fmin must be below fmax"),
         (dict(backend="gpu"), "backend must be one of"),
+        (dict(fft_precision="float16"), "fft_precision must be 'float64' or 'float32'"),
     ],
 )
 def test_bad_options_raise_naming_the_problem(options, message):

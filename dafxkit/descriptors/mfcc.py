@@ -349,6 +349,7 @@ def mfcc(
     fmin: float = 0.0,
     fmax: float | None = None,
     backend: str = "auto",
+    fft_precision: str = "float64",
 ) -> np.ndarray:
     """MFCCs of every signal of a batch, equal to librosa's for each signal alone.
 
@@ -374,6 +375,11 @@ def mfcc(
         Lowest and highest filterbank edge in Hz; ``fmax=None`` is ``sample_rate / 2``.
     backend : {"auto", "c", "numba", "torch", "numpy"}
         ``"auto"`` is the C kernel when the compiled library is available, else Numba.
+    fft_precision : {"float64", "float32"}
+        ``"float32"`` lets the C kernel run its Fourier transforms in float32 (about a third
+        less time; a mel band's power moves by about 1e-7 of the frame's, so the levels above
+        the top_db floor move by a few millionths of a dB) for uses that measure rather than
+        reproduce, such as similarity checks. The other backends always transform in float64.
 
     Returns
     -------
@@ -392,7 +398,7 @@ def mfcc(
     ParameterError
         A non-positive ``n_fft``, ``hop_length``, ``n_mfcc`` or ``n_mels``; ``n_mels <
         n_mfcc``; ``fmin < 0``, ``fmax`` above the Nyquist frequency or ``fmin >= fmax``; an
-        unknown backend.
+        unknown backend or fft_precision.
     NativeError
         ``backend="c"`` without the compiled library.
 
@@ -412,6 +418,8 @@ def mfcc(
     """
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    if fft_precision not in ("float64", "float32"):
+        raise ParameterError(f"fft_precision must be 'float64' or 'float32'; got {fft_precision!r}")
     config = _Config(sample_rate, n_mfcc, n_fft, hop_length, n_mels, fmin, fmax)
     rows, audio_shape = _as_rows(audio)
     chosen = backend
@@ -427,7 +435,7 @@ def mfcc(
             )
         backend = "numpy"
     if backend == "c":
-        out = _mfcc_c(rows, config)
+        out = _mfcc_c(rows, config, single=fft_precision == "float32")
     elif backend == "numba":
         out = _mfcc_numba(rows, config)
     elif backend == "torch":
@@ -479,7 +487,7 @@ def _mfcc_numpy_rows(rows: np.ndarray, config: _Config) -> np.ndarray:
 # Compiled backends
 
 
-def _mfcc_c(rows: np.ndarray, config: _Config) -> np.ndarray:
+def _mfcc_c(rows: np.ndarray, config: _Config, single: bool = False) -> np.ndarray:
     if config.n_fft < 8:  # below the C transform's smallest size: the same numbers in Numba
         return _mfcc_numba(rows, config)
     from dafxkit.descriptors.timbral._common import _fft_tables
@@ -517,6 +525,7 @@ def _mfcc_c(rows: np.ndarray, config: _Config) -> np.ndarray:
         native.double_ptr(dct),
         AMIN,
         TOP_DB,
+        int(single),
     )
     if failures:
         raise NativeError(f"dafx_mfcc could not allocate its work buffers for {failures} row(s)")
