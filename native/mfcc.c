@@ -112,11 +112,10 @@ static int64_t mfcc_rows(const plan_t *p, const float *x32, const double *x64, f
         const int ok = (copy || !x32) && mel && db && acc;
 #pragma omp for schedule(dynamic)
         for (int64_t r = 0; r < rows; ++r) {
-            const double *row = x64 + r * samples;
+            const double *row = x32 ? copy : x64 + r * samples;
             if (ok && x32) {
                 const float *src = x32 + r * samples;
                 for (int64_t i = 0; i < samples; ++i) copy[i] = (double)src[i];
-                row = copy;
             }
             if (!ok || dafx_timbral_stft(row, samples, -(p->n_fft / 2), p->hop, frames,
                                          p->n_fft, p->n_fft, p->window, 0, p->single, p->cos_m,
