@@ -31,7 +31,7 @@ import numpy as np
 
 from dafxkit.data.config import CheckConfig
 
-__all__ = ["REASONS", "CheckResult", "Checker", "rms_dbfs", "mfcc_similarity", "reference_mfcc"]
+__all__ = ["REASONS", "CheckResult", "Checker", "rms_dbfs", "mfcc_similarity"]
 
 #: Every reason an attempt can be rejected for, with what it means.
 REASONS: dict[str, str] = {
@@ -80,13 +80,6 @@ def _frame_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(cos, -1.0, 1.0).mean(axis=1)
 
 
-def reference_mfcc(audio: np.ndarray, sample_rate: float, n_mfcc: int = 20) -> np.ndarray:
-    """The MFCCs `mfcc_similarity` computes of its reference clips ``(batch, channels,
-    samples)``: ``(batch, n_mfcc, frames)``, to pass back as ``reference_mfcc`` when the same
-    clips are compared again."""
-    return _mfcc_mono(audio, sample_rate, n_mfcc)
-
-
 def mfcc_similarity(
     reference: np.ndarray,
     *others: np.ndarray,
@@ -98,7 +91,7 @@ def mfcc_similarity(
     each of ``others``: float64 ``(batch, len(others))``.
 
     All arrays are ``(batch, channels, samples)``. ``reference_mfcc``: the reference's MFCCs
-    from `reference_mfcc` (same ``n_mfcc``), when already at hand.
+    (`Checker.reference_mfcc`, same ``n_mfcc``), when already at hand.
     """
     ref = _mfcc_mono(reference, sample_rate, n_mfcc) if reference_mfcc is None else reference_mfcc
     return np.stack(
@@ -128,15 +121,15 @@ class Checker:
         self.sample_rate = float(sample_rate)
 
     def reference_mfcc(self, x: np.ndarray) -> np.ndarray:
-        """The MFCCs of clips ``x`` that a call compares ``ya`` and ``yb`` against (see
-        `reference_mfcc`): keep them to check new settings of the same clips."""
-        return reference_mfcc(x, self.sample_rate, self.config.n_mfcc)
+        """The MFCCs ``(batch, n_mfcc, frames)`` of clips ``x`` that a call compares ``ya`` and
+        ``yb`` against: keep them to check new settings of the same clips."""
+        return _mfcc_mono(x, self.sample_rate, self.config.n_mfcc)
 
     def __call__(
         self, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, x_mfcc: np.ndarray | None = None
     ) -> CheckResult:
         """Check a batch; every array is ``(batch, channels, samples)``; ``x_mfcc``: the
-        result of `reference_mfcc` for ``x``, when already at hand.
+        result of `Checker.reference_mfcc` for ``x``, when already at hand.
 
         The first failing check names the reason: ``non_finite``, ``silent_output``, then
         ``too_different`` (either similarity below the range) before ``too_similar``.
