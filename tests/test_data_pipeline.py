@@ -209,3 +209,49 @@ def test_config_round_trips_through_a_dict():
         augment=AugmentConfig(tempo_range=(0.95, 1.05)),
     )
     assert PipelineConfig.from_dict(config.to_dict()) == config
+
+
+def test_small_pages_switches_numpys_huge_page_requests_and_back(monkeypatch):
+    from dafxkit.data.pipeline import small_pages
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    multiarray = np._core.multiarray
+    before = multiarray._get_madvise_hugepage()
+    try:
+        multiarray._set_madvise_hugepage(True)
+        assert small_pages() is False  # huge pages were asked for
+        assert multiarray._get_madvise_hugepage() is False
+        assert small_pages(False) is True
+        assert multiarray._get_madvise_hugepage() is True
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
+def test_small_pages_leaves_the_users_numpy_setting_alone(monkeypatch):
+    from dafxkit.data.pipeline import small_pages
+
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    multiarray = np._core.multiarray
+    before = multiarray._get_madvise_hugepage()
+    try:
+        multiarray._set_madvise_hugepage(True)
+        assert small_pages() is False
+        assert multiarray._get_madvise_hugepage() is True
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
+def test_descriptors_of_a_partly_kept_batch_belong_to_the_kept_examples():
+    # Rows are selected per group (x, ya, yb) when some draws are rejected: every kept
+    # example's descriptors must be those of its own clips.
+    from dafxkit.descriptors.timbral import Timbral
+
+    config = fast_pipeline_config(batch_size=8, descriptors=("brightness", "depth"))
+    pipe = Pipeline(config)
+    extractor = Timbral(columns=config.descriptors, threads=1)
+    examples = pipe.examples(range(12))
+    assert sum(pipe.stats.rejected.values()) > 0  # some batches were partly kept
+    for ex in examples:
+        clips = np.stack([ex.x, ex.ya, ex.yb])
+        values, _ = extractor.extract_with_flags(clips, config.sampler.sample_rate)
+        np.testing.assert_allclose(ex.descriptors, values, rtol=1e-12, atol=1e-12)

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from dafxkit.data.config import PipelineConfig
-from dafxkit.data.pipeline import Pipeline, Stats, _cpu_seconds, limit_threads
+from dafxkit.data.pipeline import Pipeline, Stats, _cpu_seconds, limit_threads, small_pages
 from dafxkit.errors import DataError, OutputError
 
 __all__ = [
@@ -524,6 +524,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(config: dict[str, Any], source: Any, threads: int, progress_queue: Any) -> None:
     limit_threads(threads)
+    small_pages()
     _WORKER["pipeline"] = Pipeline(PipelineConfig.from_dict(config), source=source, threads=threads)
     _WORKER["queue"] = progress_queue
 
@@ -708,10 +709,14 @@ def _run(
     if not todo:
         return []
     if processes == 1:
-        return [
-            _write_shard(pipeline, out_dir, k, start, stop, audio_dtype, fingerprint, progress)
-            for k, start, stop in todo
-        ]
+        small = small_pages()
+        try:
+            return [
+                _write_shard(pipeline, out_dir, k, start, stop, audio_dtype, fingerprint, progress)
+                for k, start, stop in todo
+            ]
+        finally:
+            small_pages(small)
     import multiprocessing
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
