@@ -26,6 +26,8 @@ __all__ = [
     "float_ptr",
     "double_ptr",
     "count_nonfinite",
+    "to_half",
+    "from_half",
     "run_kernel",
     "run_kernel_dot",
     "output_arena",
@@ -235,6 +237,52 @@ def count_nonfinite(array: np.ndarray) -> int:
         raise NativeError("count_nonfinite needs a C-contiguous float32 array")
     bits = ffi().from_buffer("uint32_t[]", array, require_writable=False)
     return int(lib().dafx_count_nonfinite(bits, array.size))
+
+
+def _convert(src: np.ndarray, out: np.ndarray | None, src_dtype, out_dtype, name: str):
+    src = np.asarray(src)
+    if src.dtype != src_dtype:
+        raise NativeError(f"{name} needs {np.dtype(src_dtype).name} input; got {src.dtype}")
+    src = np.ascontiguousarray(src)
+    if out is None:
+        out = np.empty(src.shape, dtype=out_dtype)
+    elif out.dtype != out_dtype or out.shape != src.shape or not out.flags.c_contiguous:
+        raise NativeError(
+            f"{name}: out must be a C-contiguous {np.dtype(out_dtype).name} array of shape "
+            f"{src.shape}; got {out.dtype} {out.shape}"
+            f"{'' if out.flags.c_contiguous else ', not contiguous'}"
+        )
+    return src, out
+
+
+def to_half(
+    src: np.ndarray, out: np.ndarray | None = None, *, portable: bool = False
+) -> np.ndarray:
+    """float32 → float16 with the same bits as NumPy's ``astype(np.float16)`` (NaN stays NaN),
+    about 30 times faster (x86 F16C instructions; ``portable=True``: the bit-level C version
+    that other CPUs run, for tests). Writes into ``out`` when given."""
+    src, out = _convert(src, out, np.float32, np.float16, "to_half")
+    kernel = lib().dafx_f32_to_f16_portable if portable else lib().dafx_f32_to_f16
+    kernel(
+        ffi().from_buffer("float[]", src, require_writable=False),
+        ffi().from_buffer("uint16_t[]", out, require_writable=True),
+        src.size,
+    )
+    return out
+
+
+def from_half(
+    src: np.ndarray, out: np.ndarray | None = None, *, portable: bool = False
+) -> np.ndarray:
+    """float16 → float32, exact (see `to_half`)."""
+    src, out = _convert(src, out, np.float16, np.float32, "from_half")
+    kernel = lib().dafx_f16_to_f32_portable if portable else lib().dafx_f16_to_f32
+    kernel(
+        ffi().from_buffer("uint16_t[]", src, require_writable=False),
+        ffi().from_buffer("float[]", out, require_writable=True),
+        src.size,
+    )
+    return out
 
 
 def double_ptr(array: np.ndarray) -> Any:

@@ -123,6 +123,24 @@ def test_float32_audio_is_exact(tmp_path):
     np.testing.assert_array_equal(stored["theta_a"], ex.theta_a)
 
 
+@pytest.mark.parametrize("native_library", [True, False])
+def test_float16_audio_holds_numpys_half_of_each_clip(native_library, monkeypatch, tmp_path):
+    # The C conversion where the library is built, NumPy's cast without it: the same bits.
+    from dafxkit import native
+    from dafxkit.data import Pipeline
+
+    if not native_library:
+        monkeypatch.setattr(native, "available", lambda: False)
+    config = _config()
+    generate(config, 2, tmp_path / "pairs", shard_size=2, processes=1)
+    data = GeneratedDataset(tmp_path / "pairs")
+    stored = data[1]
+    [ex] = Pipeline(config).examples([1])
+    for key in ("x", "ya", "yb"):
+        assert stored[key].dtype == np.float32
+        np.testing.assert_array_equal(stored[key], getattr(ex, key).astype(np.float16))
+
+
 def test_output_folder_problems_are_clear(reference, tmp_path):
     config, ref_root, _ = reference
     with pytest.raises(OutputError, match="other settings.*seed: 0 on disk, 1 now.*--overwrite"):

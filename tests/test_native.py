@@ -232,3 +232,68 @@ def test_output_arena_is_used_once_and_never_aliases_the_input(rng):
     assert out is not x
     with native.output_arena(np.empty((3, 1, 64), np.float32)):  # wrong shape: ignored
         assert fx.process(x, values, 44100, "c").shape == x.shape
+
+
+_FLOAT_BITS = st.integers(0, 2**32 - 1)
+# Values around every rounding boundary of float16: normals, subnormals, the overflow edge.
+_NEAR_HALF = st.floats(-70000.0, 70000.0, width=32) | st.floats(-(2.0**-13), 2.0**-13, width=32)
+
+
+@pytest.mark.parametrize("portable", [False, True])
+@settings(max_examples=60, deadline=None)
+@given(
+    bits=st.lists(_FLOAT_BITS, min_size=0, max_size=300),
+    values=st.lists(_NEAR_HALF, min_size=0, max_size=300),
+)
+def test_to_half_gives_numpys_bits_and_keeps_nan(portable, bits, values):
+    x = np.concatenate(
+        [np.array(bits, dtype=np.uint32).view(np.float32), np.array(values, dtype=np.float32)]
+    )
+    with np.errstate(over="ignore"):
+        expected = x.astype(np.float16)
+    got = native.to_half(x, portable=portable)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(got.view(np.uint16)[~nan], expected.view(np.uint16)[~nan])
+    assert np.isnan(got[nan]).all()
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_to_half_rounds_ties_to_even_and_overflows_as_numpy(portable):
+    edges = np.array(
+        [65504, 65519.996, 65520, 65536, 2.0**-24, 2.0**-25, 2.0**-25 * 1.0000001, 2.0**-14,
+         2.0**-14 * (1 - 2.0**-11), 1 + 2.0**-11, 1 + 3 * 2.0**-11, -0.0, np.inf, -np.inf],
+        dtype=np.float32,
+    )  # fmt: skip
+    with np.errstate(over="ignore"):
+        expected = edges.astype(np.float16)
+    np.testing.assert_array_equal(
+        native.to_half(edges, portable=portable).view(np.uint16), expected.view(np.uint16)
+    )
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_from_half_is_exact_for_every_half(portable):
+    halves = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    expected = halves.astype(np.float32)
+    got = native.from_half(halves, portable=portable)
+    nan = np.isnan(expected)
+    assert nan.sum() == 2 * (2**10 - 1)
+    np.testing.assert_array_equal(got.view(np.uint32)[~nan], expected.view(np.uint32)[~nan])
+    assert np.isnan(got[nan]).all()
+
+
+def test_half_conversions_check_their_arrays():
+    x = np.zeros((2, 5), dtype=np.float32)
+    out = native.to_half(x, out=np.ones((2, 5), dtype=np.float16))
+    assert out.dtype == np.float16 and not out.any()
+    with pytest.raises(NativeError, match="to_half needs float32 input; got float64"):
+        native.to_half(x.astype(np.float64))
+    with pytest.raises(NativeError, match=r"out must be a C-contiguous float16 array of shape"):
+        native.to_half(x, out=np.zeros((5, 2), dtype=np.float16))
+    with pytest.raises(NativeError, match="not contiguous"):
+        native.to_half(x, out=np.zeros((2, 10), dtype=np.float16)[:, ::2])
+    with pytest.raises(NativeError, match="from_half needs float16 input; got float32"):
+        native.from_half(x)
+    # A strided input is read through a contiguous copy.
+    strided = np.arange(20, dtype=np.float32).reshape(2, 10)[:, ::2]
+    np.testing.assert_array_equal(native.to_half(strided), strided.astype(np.float16))

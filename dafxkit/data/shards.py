@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from dafxkit import native
 from dafxkit.data.config import PipelineConfig
 from dafxkit.data.pipeline import Pipeline, Stats, _cpu_seconds, limit_threads, small_pages
 from dafxkit.errors import DataError, OutputError
@@ -433,6 +434,22 @@ def _complete_shards(
 # -- writing a shard --------------------------------------------------------------------------
 
 
+def _store_audio(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src``; float32 to float16 through the C kernel where it is built (the same
+    bits as NumPy's cast, which takes 1.7 ms per pair of 5 s clips, 3 % of generating it)."""
+    if dst.dtype == np.float16 and src.dtype == np.float32 and native.available():
+        native.to_half(src, out=dst)
+    else:
+        dst[...] = src
+
+
+def _load_audio(src: np.ndarray) -> np.ndarray:
+    """A float32 copy of stored audio (float16 through the C kernel where it is built)."""
+    if src.dtype == np.float16 and native.available():
+        return native.from_half(src)
+    return np.array(src, dtype=np.float32)
+
+
 def _write_shard(
     pipeline: Pipeline,
     out_dir: Path,
@@ -470,7 +487,8 @@ def _write_shard(
     try:
         for index, ex in pipeline.iter_examples(range(start, stop)):
             row = index - start
-            audio[row, 0], audio[row, 1], audio[row, 2] = ex.x, ex.ya, ex.yb
+            for slot, clip in enumerate((ex.x, ex.ya, ex.yb)):
+                _store_audio(audio[row, slot], clip)
             meta["attempt"][row] = ex.attempt
             meta["theta_a"][row], meta["theta_b"][row] = ex.theta_a, ex.theta_b
             meta["descriptors"][row], meta["flags"][row] = ex.descriptors, ex.flags
@@ -1174,7 +1192,7 @@ class GeneratedDataset:
         and the bookkeeping fields of ``meta.npz``."""
         k, row = self._locate(int(i))
         audio, meta = self._shard(k)
-        clip = np.array(audio[row], dtype=np.float32)  # a copy: the memory map is read-only
+        clip = _load_audio(audio[row])  # a copy: the memory map is read-only
         item = {"x": clip[0], "ya": clip[1], "yb": clip[2]}
         for key, values in meta.items():
             item[key] = values[row]
