@@ -375,3 +375,20 @@ def test_channel_conversion_and_resample_lengths():
     assert to_channels(np.ones((6, 4), np.float32), 2).shape == (2, 4)
     x = np.zeros((2, 48000), np.float32)
     assert abs(resample(x, 48000, 44100).shape[1] - 44100) <= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "subtype"),
+    [("a.wav", "PCM_16"), ("b.flac", "PCM_16"), ("c.wav", "PCM_24"), ("d.wav", "FLOAT")],
+)
+def test_folder_windows_equal_libsndfiles_float_reading(tmp_path, name, subtype):
+    # 16-bit PCM is read as integers and scaled in NumPy: the same numbers as libsndfile's.
+    rng = np.random.default_rng(3)
+    audio = np.clip(rng.standard_normal((RATE * 2, 2)) * 0.4, -1, 1)
+    audio[:4, 0] = [-1.0, 1.0, 0.0, -1 / 32768]  # full scale both ways, the smallest step
+    sf.write(tmp_path / name, audio, RATE, subtype=subtype)
+    source = FolderSource("folder:x", tmp_path)
+    got, rate = source.read(0, 0.0, 1.5)
+    expected, _ = sf.read(tmp_path / name, frames=int(1.5 * RATE), dtype="float32")
+    assert rate == RATE and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected.T)
