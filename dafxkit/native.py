@@ -26,6 +26,7 @@ __all__ = [
     "float_ptr",
     "double_ptr",
     "count_nonfinite",
+    "sum_squares_rows",
     "to_half",
     "from_half",
     "run_kernel",
@@ -237,6 +238,20 @@ def count_nonfinite(array: np.ndarray) -> int:
         raise NativeError("count_nonfinite needs a C-contiguous float32 array")
     bits = ffi().from_buffer("uint32_t[]", array, require_writable=False)
     return int(lib().dafx_count_nonfinite(bits, array.size))
+
+
+def sum_squares_rows(array: np.ndarray) -> np.ndarray:
+    """Sum of squares over the last axis of a C-contiguous float32 array, accumulated in
+    double: float64 of the leading shape."""
+    if array.dtype != np.float32 or not array.flags.c_contiguous or array.ndim < 1:
+        raise NativeError("sum_squares_rows needs a C-contiguous float32 array")
+    n = array.shape[-1]
+    out = np.empty(array.shape[:-1], dtype=np.float64)
+    rows = out.size
+    lib().dafx_sum_squares_rows(
+        ffi().from_buffer("float[]", array, require_writable=False), rows, n, double_ptr(out)
+    )
+    return out
 
 
 def _convert(src: np.ndarray, out: np.ndarray | None, src_dtype, out_dtype, name: str):

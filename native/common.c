@@ -40,3 +40,15 @@ int64_t dafx_count_nonfinite(const uint32_t *bits, int64_t n) {
     for (int64_t i = 0; i < n; ++i) count += (bits[i] & 0x7f800000u) == 0x7f800000u;
     return count;
 }
+
+/* out[r] = the sum of squares of row r of x (rows of n float32 values), accumulated in double:
+ * a clip's power in one pass, with no float32 temporary of the squares and no cast buffer. */
+void dafx_sum_squares_rows(const float *x, int64_t rows, int64_t n, double *out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *row = x + r * n;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < n; ++i) s += (double)row[i] * (double)row[i];
+        out[r] = s;
+    }
+}

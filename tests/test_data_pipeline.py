@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dafxkit.data import (
     AugmentConfig,
@@ -127,6 +129,20 @@ def test_rms_dbfs():
     x[1] = 0
     levels = rms_dbfs(x)
     assert levels[0] == pytest.approx(20 * np.log10(0.5)) and levels[1] == -np.inf
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 5000)),
+    scale=st.floats(1e-6, 4.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rms_dbfs_of_the_c_kernel_matches_numpy(shape, scale, seed):
+    x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+    expected = 10 * np.log10(np.mean(x.astype(np.float64) ** 2, axis=(-2, -1)))
+    np.testing.assert_allclose(rms_dbfs(x), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(rms_dbfs(x[0]), expected[0], rtol=0, atol=1e-9)  # one clip
+    np.testing.assert_allclose(rms_dbfs(x.astype(np.float64)), expected, rtol=0, atol=1e-9)
 
 
 def test_same_seed_same_examples_whatever_the_batching_and_order():

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dafxkit import native
 from dafxkit.data.config import CheckConfig
 
 __all__ = ["REASONS", "CheckResult", "Checker", "rms_dbfs", "mfcc_similarity"]
@@ -53,7 +54,11 @@ def rms_dbfs(audio: np.ndarray) -> np.ndarray:
     """
     audio = np.asarray(audio)
     count = audio.shape[-1] * audio.shape[-2]
-    power = np.square(audio).sum(axis=(-2, -1), dtype=np.float64) / count
+    if audio.dtype == np.float32 and native.available():
+        rows = np.ascontiguousarray(audio).reshape(*audio.shape[:-2], count)
+        power = native.sum_squares_rows(rows) / count
+    else:
+        power = np.square(audio).sum(axis=(-2, -1), dtype=np.float64) / count
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(power)
 
