@@ -271,3 +271,32 @@ def test_descriptors_of_a_partly_kept_batch_belong_to_the_kept_examples():
         clips = np.stack([ex.x, ex.ya, ex.yb])
         values, _ = extractor.extract_with_flags(clips, config.sampler.sample_rate)
         np.testing.assert_allclose(ex.descriptors, values, rtol=1e-12, atol=1e-12)
+
+
+def _keep_freed_memory_in_a_fresh_process(**env: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    code = "from dafxkit.data.pipeline import keep_freed_memory; print(keep_freed_memory())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    clean.pop("GLIBC_TUNABLES", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_workers_keep_freed_memory_on_glibc_unless_the_user_tuned_malloc():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        assert _keep_freed_memory_in_a_fresh_process() == "False"
+        return
+    assert _keep_freed_memory_in_a_fresh_process() == "True"
+    assert _keep_freed_memory_in_a_fresh_process(MALLOC_TRIM_THRESHOLD_="65536") == "False"
+    assert (
+        _keep_freed_memory_in_a_fresh_process(GLIBC_TUNABLES="glibc.malloc.trim_threshold=1")
+        == "False"
+    )

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from dafxkit.data.config import PipelineConfig
-from dafxkit.data.pipeline import Example, Pipeline, limit_threads, small_pages
+from dafxkit.data.pipeline import Example, Pipeline, prepare_worker
 from dafxkit.data.shards import GeneratedDataset
 from dafxkit.data.sources import Source, open_source
 from dafxkit.errors import DataError
@@ -117,8 +117,7 @@ class PairStream(IterableDataset):
             threads = None
             if get_worker_info() is not None:
                 threads = 1  # workers are the parallelism: one thread each
-                limit_threads(1)
-                small_pages()
+                prepare_worker(1)
             self._pipeline = Pipeline(self.config, source=self.source, threads=threads)
         return self._pipeline
 

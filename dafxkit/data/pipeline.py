@@ -28,7 +28,16 @@ from dafxkit.data.sampler import ClipSampler
 from dafxkit.data.sources import Source, TrackReadError, open_source
 from dafxkit.errors import DataError, ParameterError, PluginLoadError
 
-__all__ = ["STAGES", "Example", "Stats", "Pipeline", "limit_threads", "small_pages"]
+__all__ = [
+    "STAGES",
+    "Example",
+    "Stats",
+    "Pipeline",
+    "limit_threads",
+    "small_pages",
+    "keep_freed_memory",
+    "prepare_worker",
+]
 
 log = logging.getLogger("dafxkit.data")
 
@@ -189,6 +198,51 @@ def small_pages(small: bool = True) -> bool:
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return not multiarray._get_madvise_hugepage()
     return not multiarray._set_madvise_hugepage(not small)
+
+
+#: glibc's mallopt parameters and what workers set them to.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_WORKER_MALLOC = (
+    (_M_MMAP_THRESHOLD, 32 << 20),  # arrays below 32 MiB (a batch of clips) from the heap
+    (_M_TRIM_THRESHOLD, 1 << 30),  # freed heap kept for the next batch, up to 1 GiB
+    (_M_TOP_PAD, 64 << 20),  # and grown 64 MiB at a time
+)
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's allocator keep freed memory for reuse instead of handing it back to the
+    kernel; returns whether it did (False off glibc, or when the user set ``MALLOC_*_`` or
+    ``GLIBC_TUNABLES`` themselves, which are left alone).
+
+    By default glibc returns large freed blocks at once (and trims the heap top past a few
+    MiB), so every batch's arrays are new pages that the kernel must zero, and on virtual
+    machines whose host takes back freed guest memory, fetch again. A worker instead keeps
+    its high-water mark of freed heap (up to 1 GiB). In bench data on 1500 real-music pairs
+    with two workers that took 63.6 -> 56.2 CPU ms per pair (the effect stage 3.5 -> 1.8,
+    the descriptors 28.6 -> 25.3, the source 1.5 -> 1.3). Worker processes call this first;
+    the parent process is left alone.
+    """
+    if any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ):
+        return False
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return all(mallopt(param, value) == 1 for param, value in _WORKER_MALLOC)
+
+
+def prepare_worker(threads: int) -> None:
+    """What a process that only generates examples does first: `limit_threads`,
+    `small_pages` and `keep_freed_memory`."""
+    limit_threads(threads)
+    small_pages()
+    keep_freed_memory()
 
 
 class Pipeline:

@@ -53,7 +53,7 @@ import numpy as np
 
 from dafxkit import native
 from dafxkit.data.config import PipelineConfig
-from dafxkit.data.pipeline import Pipeline, Stats, _cpu_seconds, limit_threads, small_pages
+from dafxkit.data.pipeline import Pipeline, Stats, _cpu_seconds, prepare_worker, small_pages
 from dafxkit.errors import DataError, OutputError
 
 __all__ = [
@@ -541,8 +541,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(config: dict[str, Any], source: Any, threads: int, progress_queue: Any) -> None:
-    limit_threads(threads)
-    small_pages()
+    prepare_worker(threads)
     _WORKER["pipeline"] = Pipeline(PipelineConfig.from_dict(config), source=source, threads=threads)
     _WORKER["queue"] = progress_queue
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dafxkit.data import AugmentConfig, PairConfig, Pipeline, PipelineConfig, SamplerConfig
-from dafxkit.data.pipeline import limit_threads, small_pages
+from dafxkit.data.pipeline import limit_threads, prepare_worker
 from dafxkit.data.sources import Source
 from dafxkit.spsa import BatchShare
 from dafxkit.train.config import TrainConfig
@@ -183,8 +183,7 @@ class _StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, step: int) -> dict[str, np.ndarray]:
         if self._pipeline is None:
-            limit_threads(1)  # the workers are the parallelism
-            small_pages()
+            prepare_worker(1)  # the workers are the parallelism
             self._pipeline = Pipeline(pipeline_config(self.config), source=self.source, threads=1)
             limit_threads(1)  # again: building the pipeline may have imported Numba
         return _stack_arrays(self._pipeline, _step_indices(self.config, self.share, step))
