@@ -48,7 +48,8 @@ static uint32_t float_bits(uint16_t h) {
     return sign | ((e + 112u) << 23) | (m << 13);
 }
 
-static void to_half_portable(const float *x, uint16_t *out, int64_t n) {
+/* The portable versions are exported too, for tests to compare with the instructions. */
+void dafx_f32_to_f16_portable(const float *x, uint16_t *out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         uint32_t f;
         memcpy(&f, x + i, sizeof f);
@@ -56,7 +57,7 @@ static void to_half_portable(const float *x, uint16_t *out, int64_t n) {
     }
 }
 
-static void to_float_portable(const uint16_t *x, float *out, int64_t n) {
+void dafx_f16_to_f32_portable(const uint16_t *x, float *out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         const uint32_t f = float_bits(x[i]);
         memcpy(out + i, &f, sizeof f);
@@ -111,7 +112,7 @@ void dafx_f32_to_f16(const float *x, uint16_t *out, int64_t n) {
         return;
     }
 #endif
-    to_half_portable(x, out, n);
+    dafx_f32_to_f16_portable(x, out, n);
 }
 
 void dafx_f16_to_f32(const uint16_t *x, float *out, int64_t n) {
@@ -121,14 +122,5 @@ void dafx_f16_to_f32(const uint16_t *x, float *out, int64_t n) {
         return;
     }
 #endif
-    to_float_portable(x, out, n);
-}
-
-/* The portable versions, for tests to compare with the instructions and with NumPy. */
-void dafx_f32_to_f16_portable(const float *x, uint16_t *out, int64_t n) {
-    to_half_portable(x, out, n);
-}
-
-void dafx_f16_to_f32_portable(const uint16_t *x, float *out, int64_t n) {
-    to_float_portable(x, out, n);
+    dafx_f16_to_f32_portable(x, out, n);
 }

@@ -490,7 +490,7 @@ def _mfcc_numpy_rows(rows: np.ndarray, config: _Config) -> np.ndarray:
 def _mfcc_c(rows: np.ndarray, config: _Config, single: bool = False) -> np.ndarray:
     if config.n_fft < 8:  # below the C transform's smallest size: the same numbers in Numba
         return _mfcc_numba(rows, config)
-    from dafxkit.descriptors.timbral._common import _fft_tables
+    from dafxkit.descriptors.timbral._common import _fft_tables, _ip
 
     lib, ffi = native.lib(), native.ffi()
     band, w0, w1 = _bin_bands(*config.mel_key)
@@ -499,9 +499,6 @@ def _mfcc_c(rows: np.ndarray, config: _Config, single: bool = False) -> np.ndarr
     frames = n_frames(rows.shape[1], config.n_fft, config.hop_length)
     out = np.empty((rows.shape[0], config.n_mfcc, frames), dtype=np.float32)
     is32 = rows.dtype == np.float32
-
-    def ints(a: np.ndarray):
-        return ffi.from_buffer("int64_t[]", a, require_writable=False)
 
     failures = lib.dafx_mfcc(
         native.float_ptr(rows) if is32 else ffi.NULL,
@@ -516,9 +513,9 @@ def _mfcc_c(rows: np.ndarray, config: _Config, single: bool = False) -> np.ndarr
         native.double_ptr(sin_m),
         native.double_ptr(cos_n),
         native.double_ptr(sin_n),
-        ints(rev),
+        _ip(rev),
         config.n_mels,
-        ints(band),
+        _ip(band),
         native.double_ptr(w0),
         native.double_ptr(w1),
         config.n_mfcc,
