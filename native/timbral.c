@@ -11,7 +11,8 @@
  * - dafx_timbral_stft: frames of a signal (optionally mean-removed), windowed, zero-padded to
  *   nfft, real FFT, and reductions of the power spectrum |X_k|^2 (one-sided, doubled except at
  *   DC and Nyquist): its sum over frames per bin, its first moment sum_k k c_k |X_k|^2 and its
- *   total per frame, and mel band powers per frame.
+ *   total per frame, mel band powers per frame, and the magnitudes |X_k| themselves. Frames
+ *   lie on a regular grid or at given starts.
  *   The transform is the lane-batched real FFT of timbral_fft.h (see there), in double or float.
  * - dafx_timbral_mel_flux: librosa's onset strength from mel band powers (dB, 80 dB floor below
  *   the peak, lag-1 positive difference averaged over bands, centred). */
@@ -293,7 +294,8 @@ typedef struct {
 typedef struct {
     const double *x, *window;
     int64_t n, first, hop, frames, nperseg, nfft, detrend;
-    const double *means; /* the frames' means when detrend (NULL: computed per group) */
+    const double *means;   /* the frames' means when detrend (NULL: computed per group) */
+    const int64_t *starts; /* frame t starts at starts[t] (NULL: at first + t hop) */
 } frames_t;
 
 /* Mel bands by bin: bin k (k <= m) adds w0[k] |X_k|^2 to band bin_band[k] and w1[k] |X_k|^2 to
@@ -360,26 +362,30 @@ static inline __attribute__((always_inline)) void transpose8(v8d r[8]) {
  * non-NULL output receives:
  *   sum_power[k] = sum_t P[t, k] (k = 0 .. nfft / 2);
  *   moment[t] = sum_k k P[t, k] and total[t] = sum_k P[t, k];
+ *   magnitude[t * (nfft / 2 + 1) + k] = |X[t, k]| (the square root of the power computed in the
+ *   transform's precision);
  *   mel[t * n_mels + b] = sum_k w_bk |X[t, k]|^2 through the per-bin tables (see mel_t).
+ * starts (or NULL): frame t starts at starts[t] instead of first + t hop (first and hop unused).
  * single: transform in float (16 frames per vector) instead of double (8); sums stay double.
  * nfft must be a power of two >= 8, the tables those of m = nfft / 2 (cos, sin of 2 pi t / m,
  * t < m; of 2 pi k / nfft, k <= m; bit reversal). Returns 0, or -1 when the work buffers could
  * not be allocated. */
 int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop, int64_t frames,
-                          int64_t nperseg, int64_t nfft, const double *window, int64_t detrend,
-                          int64_t single, const double *cos_m, const double *sin_m,
-                          const double *cos_n, const double *sin_n, const int64_t *bitrev,
-                          double *sum_power, double *moment, double *total, int64_t n_mels,
+                          const int64_t *starts, int64_t nperseg, int64_t nfft,
+                          const double *window, int64_t detrend, int64_t single,
+                          const double *cos_m, const double *sin_m, const double *cos_n,
+                          const double *sin_n, const int64_t *bitrev, double *sum_power,
+                          double *moment, double *total, double *magnitude, int64_t n_mels,
                           const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
                           double *mel) {
     const int64_t m = nfft / 2;
     int64_t log2m = 0;
     while (((int64_t)1 << log2m) < m) ++log2m;
     const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
-    const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend, NULL};
+    const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend, NULL, starts};
     const mel_t bands = {n_mels, bin_band, bin_w0, bin_w1};
-    if (single) return stft_f32(&g, &p, sum_power, moment, total, &bands, mel);
-    return stft_f64(&g, &p, sum_power, moment, total, &bands, mel);
+    if (single) return stft_f32(&g, &p, sum_power, moment, total, magnitude, &bands, mel);
+    return stft_f64(&g, &p, sum_power, moment, total, magnitude, &bands, mel);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -525,7 +531,7 @@ int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t 
             block_l1[b] = s;
         }
     }
-    const frames_t g = {x, ones, n, 0, hop, frames, nfft, nfft, 0, NULL};
+    const frames_t g = {x, ones, n, 0, hop, frames, nfft, nfft, 0, NULL, NULL};
     for (int64_t t0 = 0; t0 < frames; t0 += BW_LANES) {
         const int64_t used = frames - t0 < BW_LANES ? frames - t0 : BW_LANES;
         double e[BW_LANES], lv[BW_LANES];

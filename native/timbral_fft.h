@@ -130,7 +130,7 @@ static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *
     int inside = nperseg == g->nfft;
     for (int f = 0; f < FL; ++f) {
         used[f] = t0 + f < g->frames;
-        start[f] = g->first + (t0 + f) * g->hop;
+        start[f] = !g->starts ? g->first + (t0 + f) * g->hop : used[f] ? g->starts[t0 + f] : 0;
         mean[f] = 0.0;
         src[f] = x + start[f];
         if (used[f] && g->detrend && g->means) {
@@ -206,12 +206,14 @@ static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *
  * O = (Z[k] - conj Z[m - k]) / 2i (the transforms of the even and odd samples) and
  * V = e^{-2 pi i k / nfft} O, X[k] = E + V and X[m - k] = conj(E - V).
  * With P_k = c_k |X_k|^2 (c = 1 at DC and Nyquist, else 2), per lane, for the non-NULL outputs:
- * acc[row] += P_k in row order (Nyquist in row m), mom = sum_k k P_k, tot = sum_k P_k, and
- * bands[b * FL + f] = sum_k w_bk |X_k|^2 through the per-bin mel tables. */
+ * acc[row] += P_k in row order (Nyquist in row m), mom = sum_k k P_k, tot = sum_k P_k,
+ * bands[b * FL + f] = sum_k w_bk |X_k|^2 through the per-bin mel tables, and for the first
+ * mag_lanes lanes mags[f * (m + 1) + k] = |X_k|. */
 TIMBRAL_CLONES
 static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *restrict im,
                                double *restrict acc, double *restrict mom, double *restrict tot,
-                               const mel_t *mel, double *restrict bands) {
+                               const mel_t *mel, double *restrict bands, double *restrict mags,
+                               int64_t mag_lanes) {
     const int64_t m = p->m;
     double m0[FL], s0[FL];
     if (bands) memset(bands, 0, sizeof(double) * (size_t)(mel->n_mels * FL));
@@ -243,6 +245,10 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
             if (acc) {
                 acc[row * FL + f] += ck * pk;
                 if (row == 0) acc[m * FL + f] += pm;
+            }
+            if (mags && f < mag_lanes) {
+                mags[f * (m + 1) + k] = sqrt(pk);
+                if (row == 0) mags[f * (m + 1) + m] = sqrt(pm);
             }
             if (bands) {
                 const int64_t kk[2] = {k, m};
@@ -288,6 +294,12 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                     acc[qq * FL + f] += 2.0 * pq[f];
                 }
             }
+            if (mags) {
+                for (int64_t f = 0; f < mag_lanes; ++f) {
+                    mags[f * (m + 1) + k] = sqrt(pk[f]);
+                    mags[f * (m + 1) + km] = sqrt(pq[f]);
+                }
+            }
             if (bands) {
                 const int64_t ks[2] = {k, km};
                 for (int e = 0; e < 2; ++e) {
@@ -321,7 +333,8 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
 /* Every group of FL frames: load, transform, reduce (see dafx_timbral_stft). Returns 0, or -1
  * when the work buffers could not be allocated. */
 static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_power,
-                        double *moment, double *total, const mel_t *mel, double *mel_out) {
+                        double *moment, double *total, double *magnitude, const mel_t *mel,
+                        double *mel_out) {
     const int64_t m = p->m;
     const size_t rows = (size_t)m * FL, rows1 = (size_t)(m + 1) * FL;
     FT *re = aligned_alloc(64, sizeof(FT) * rows);
@@ -329,10 +342,11 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
     double *acc = sum_power ? calloc(rows1, sizeof(double)) : NULL;
     double *bands = mel_out ? malloc(sizeof(double) * (size_t)(mel->n_mels * FL)) : NULL;
     double *scratch = malloc(sizeof(double) * (size_t)(FL * frames->nfft));
-    /* The frames' means at once (from block sums), not per group. */
-    double *means = frames->detrend ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
+    /* The frames' means at once (from block sums) on a regular grid, not per group. */
+    const int grid_means = frames->detrend && !frames->starts;
+    double *means = grid_means ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
     if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch ||
-        (frames->detrend && !means)) {
+        (grid_means && !means)) {
         free(re);
         free(im);
         free(acc);
@@ -353,7 +367,8 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
         double mom[FL], tot[FL];
         FN(load_frames)(g, t0, re, im, scratch);
         FN(fft_lanes)(p, re, im);
-        FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands);
+        FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands,
+                           magnitude ? magnitude + t0 * (m + 1) : NULL, used);
         for (int64_t f = 0; f < used; ++f) {
             if (moment) moment[t0 + f] = mom[f];
             if (total) total[t0 + f] = tot[f];

@@ -155,6 +155,60 @@ def test_stft_reductions_match_scipy_spectrogram(nfft, hop, backend, rng):
     np.testing.assert_allclose(nfft * energy, spec.sum(axis=1), rtol=1e-11)
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 3000),
+    offsets=st.lists(st.integers(-1200, 3200), min_size=1, max_size=21),
+    nperseg=st.sampled_from([100, 512, 1024]),
+    detrend=st.booleans(),
+    single=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_stft_magnitudes_at_given_starts_match_numpy(
+    backend, n, offsets, nperseg, detrend, single, seed
+):
+    """Frames at arbitrary starts (before, inside and past the signal, in any order): the
+    magnitude spectrogram and the reductions are those of the frames cut out by hand."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) + 0.5
+    nfft = 1024
+    starts = np.array(offsets, dtype=np.int64)
+    window = rng.uniform(0.0, 1.0, nperseg)
+    padded = np.concatenate([np.zeros(1200), x, np.zeros(4300)])
+    seg = padded[1200 + starts[:, None] + np.arange(nperseg)]
+    if detrend:
+        seg = seg - seg.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(seg * window, n=nfft, axis=1)
+    power = np.abs(spec) ** 2
+    power[:, 1:-1] *= 2.0
+    out = C.stft_reduce(
+        x, 7, 3, 0, nperseg, nfft, window, detrend, moments=True, single=single,
+        magnitude=True, starts=starts,
+    )  # fmt: skip
+    rtol = 1e-5 if single and backend == "native" else 1e-11
+    scale = np.abs(seg).sum(axis=1, keepdims=True) * window.max()
+    excess = np.abs(out["magnitude"] - np.abs(spec)) - rtol * (np.abs(spec) + scale)
+    assert out["magnitude"].shape == spec.shape and np.all(excess <= 0), excess.max()
+    np.testing.assert_allclose(out["total"], power.sum(axis=1), rtol=rtol, atol=1e-300)
+    np.testing.assert_allclose(
+        out["moment"], power @ np.arange(nfft // 2 + 1), rtol=rtol, atol=1e-300
+    )
+
+
+def test_stft_regular_starts_give_the_grid_results(rng):
+    x = rng.standard_normal(9000)
+    window = C.hamming_window(2048)
+    grid = C.stft_reduce(x, -1024, 512, 19, 2048, 2048, window, True, moments=True, magnitude=True)
+    given_ = C.stft_reduce(
+        x, 0, 1, 0, 2048, 2048, window, True, moments=True, magnitude=True,
+        starts=-1024 + 512 * np.arange(19),
+    )  # fmt: skip
+    for key in ("magnitude", "moment", "total"):
+        np.testing.assert_allclose(given_[key], grid[key], rtol=1e-13, atol=1e-12)
+
+
 def test_short_clip_spectrum_matches_single_padded_frame(backend, rng):
     """The reference's branch for clips shorter than nfft: one frame of the whole clip."""
     x = rng.standard_normal(1500)

@@ -1198,8 +1198,14 @@ def band_filters(
     return kw, hp, bands
 
 
-def _frames_numpy(x, first, hop, frames, nperseg):
-    # (frames, nperseg) copies of the frames; samples outside x read as zeros.
+def _frames_numpy(x, first, hop, frames, nperseg, starts=None):
+    # (frames, nperseg) copies of the frames; samples outside x read as zeros. With starts,
+    # frame t starts at starts[t] (first and hop unused).
+    if starts is not None:
+        lo = min(int(starts.min()), 0)
+        padded = np.zeros(max(int(starts.max()) + nperseg, x.shape[0]) - lo)
+        padded[-lo : -lo + x.shape[0]] = x
+        return padded[(starts - lo)[:, None] + np.arange(nperseg)]
     lo = min(first, 0)
     hi = max(first + (frames - 1) * hop + nperseg, x.shape[0])
     padded = np.zeros(hi - lo)
@@ -1282,10 +1288,14 @@ def stft_reduce(
     moments: bool = False,
     mel_sr: float | None = None,
     single: bool = False,
+    magnitude: bool = False,
+    starts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Reductions of the power spectra of ``x``'s frames, without keeping the spectrogram.
 
-    Frame ``t`` is ``x[first + t * hop :][:nperseg]`` (zeros outside ``x``), minus its mean when
+    Frame ``t`` is ``x[first + t * hop :][:nperseg]`` (or ``x[starts[t]:][:nperseg]`` when
+    ``starts`` is given: ``frames`` is then its length, ``first`` and ``hop`` are unused; zeros
+    outside ``x``), minus its mean when
     ``detrend``, times ``window``, zero-padded to ``nfft`` (a power of two >= 8). With the
     one-sided power ``P[t, k] = c_k |X[t, k]| ** 2`` (``c`` = 1 at DC and Nyquist, else 2: the
     unscaled column of ``scipy.signal.spectrogram(..., scaling='spectrum')``), the result holds:
@@ -1294,13 +1304,18 @@ def stft_reduce(
     - ``"moment"``, ``"total"`` (``moments=True``): per frame ``sum_k k P[t, k]`` and
       ``sum_k P[t, k]``;
     - ``"mel"`` (``mel_sr`` given): ``(frames, 128)`` band powers of ``|X| ** 2`` through
-      `mel_filterbank` ``(mel_sr, nfft)``.
+      `mel_filterbank` ``(mel_sr, nfft)``;
+    - ``"magnitude"`` (``magnitude=True``): ``(frames, nfft // 2 + 1)`` magnitudes ``|X[t, k]|``
+      (this one is the spectrogram itself).
 
     ``single=True`` lets the C kernel transform in float32 (sums stay float64; relative error
     about 1e-7 of a frame's power), for reductions whose use tolerates it.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     window = np.ascontiguousarray(window, dtype=np.float64)
+    if starts is not None:
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        frames = starts.shape[0]
     m = nfft // 2
     out: dict[str, np.ndarray] = {}
     if sum_power:
@@ -1310,6 +1325,8 @@ def stft_reduce(
         out["total"] = np.zeros(frames)
     if mel_sr is not None:
         out["mel"] = np.zeros((frames, 128))
+    if magnitude:
+        out["magnitude"] = np.zeros((frames, m + 1))
     if frames <= 0:
         return out
     if use_native() and nfft >= 8 and nfft & (nfft - 1) == 0:
@@ -1331,6 +1348,7 @@ def stft_reduce(
             int(first),
             int(hop),
             int(frames),
+            null if starts is None else _ip(starts),
             int(nperseg),
             int(nfft),
             _dp(window),
@@ -1344,16 +1362,19 @@ def stft_reduce(
             opt("sum_power"),
             opt("moment"),
             opt("total"),
+            opt("magnitude"),
             *mel_args,
             opt("mel"),
         )
         if status == 0:
             return out
         # Out of memory in the C kernel: the NumPy path below needs more, but try it.
-    seg = _frames_numpy(x, first, hop, frames, nperseg)
+    seg = _frames_numpy(x, first, hop, frames, nperseg, starts)
     if detrend:
         seg = seg - seg.mean(axis=-1, keepdims=True)
     spec = scipy.fft.rfft(seg * window, n=nfft, axis=-1)
+    if magnitude:
+        out["magnitude"] = np.abs(spec)
     power = spec.real**2 + spec.imag**2
     if mel_sr is not None:
         out["mel"] = power @ mel_filterbank(float(mel_sr), nfft, 128).T

@@ -43,7 +43,7 @@ import numpy as np
 import scipy.fft
 from numba import njit
 
-from dafxkit.descriptors.timbral._common import _detect_peaks
+from dafxkit.descriptors.timbral._common import _detect_peaks, stft_reduce
 from dafxkit.descriptors.timbral._frontend import Analysis, Flag
 
 __all__ = ["roughness", "mean_roughness", "vassilakis_roughness", "COEFFICIENTS"]
@@ -132,9 +132,12 @@ def _frames_roughness(spec, freq, cthr, lo, span):
 
 @functools.lru_cache(maxsize=8)
 def _frame_setup(fs: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    # (step, nfft, window, freq); the window is zero-padded to nfft (frames are read nfft
+    # samples long, the samples past step weighted by zero: the reference's zero padding).
     step = int(fs * 0.05)
     nfft = 2 ** int(np.log(step) / np.log(2) + 1)
-    window = np.hamming(step + 2)[1:-1]
+    window = np.zeros(nfft)
+    window[:step] = np.hamming(step + 2)[1:-1]
     freq = fs / 2 * np.linspace(0, 1, nfft // 2 + 1)
     window.setflags(write=False)
     freq.setflags(write=False)
@@ -154,14 +157,14 @@ def _frame_starts(n: int, step: int) -> list[int]:
 
 
 def _spectrum_blocks(x: np.ndarray, starts: list[int], fs: int, block: int):
-    # (first frame, magnitudes of frames first ... first + block - 1) of the windowed frames.
-    step, nfft, window, _ = _frame_setup(fs)
-    buf = np.zeros((min(block, len(starts)), nfft))
+    # (first frame, magnitudes of frames first ... first + block - 1) of the windowed frames,
+    # transformed in float64 by the lane FFT (`stft_reduce`).
+    _, nfft, window, _ = _frame_setup(fs)
+    at = np.asarray(starts, dtype=np.int64)
     for lo in range(0, len(starts), block):
-        part = starts[lo : lo + block]
-        for j, first in enumerate(part):
-            np.multiply(x[first : first + step], window, out=buf[j, :step])
-        yield lo, np.abs(scipy.fft.rfft(buf[: len(part)], axis=-1))
+        part = at[lo : lo + block]
+        spectra = stft_reduce(x, 0, 1, 0, nfft, nfft, window, False, magnitude=True, starts=part)
+        yield lo, spectra["magnitude"]
 
 
 def mean_roughness(
