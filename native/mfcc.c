@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "timbral.h"
 
 /* The loops are compiled three times (AVX-512, AVX2, baseline), chosen at load
@@ -20,32 +21,6 @@
 #else
 #define MFCC_CLONES
 #endif
-
-/* 10 log10(x) for normal x > 0, in plain double and integer operations so that a loop of
- * them vectorises (libm's log10 does not). x = 2^k r with r in [sqrt(1/2), sqrt(2));
- * ln r = 2 atanh(s), s = (r - 1) / (r + 1), |s| <= 0.1716, by its odd series to s^21 (truncation
- * below 3e-17 relative). k is the exponent of x / sqrt(1/2), taken with 1024 added so that the
- * shift is a logical one (AVX2 has no 64-bit arithmetic shift), and becomes a double through
- * the 2^52 trick (nor has AVX2 a 64-bit integer conversion). Against 10 log10(x) in libm, over
- * 2e7 random x from 1e-10 to 1e120: within 3e-16 |result| + 1e-15 dB. */
-static inline double db10(double x) {
-    const uint64_t sqrt_half_bits = 0x3FE6A09E667F3BCDull;
-    const uint64_t one_k = 1024ull << 52;
-    union { double f; uint64_t i; } u = { .f = x };
-    const uint64_t shifted = u.i - sqrt_half_bits + one_k;
-    const uint64_t kb = shifted >> 52; /* k + 1024 */
-    union { uint64_t i; double f; } r = { .i = u.i - ((kb - 1024u) << 52) };
-    union { uint64_t i; double f; } kd = { .i = 0x4330000000000000ull | kb };
-    const double k = (kd.f - 4503599627370496.0) - 1024.0;
-    const double s = (r.f - 1.0) / (r.f + 1.0);
-    const double z = s * s;
-    const double series = 1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9
-                          + z * (1.0 / 11 + z * (1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17
-                          + z * (1.0 / 19 + z * (1.0 / 21))))))))));
-    const double ten_over_ln10 = 4.3429448190325182765;
-    const double ten_log10_2 = 3.0102999566398119521;
-    return k * ten_log10_2 + (2.0 * ten_over_ln10) * (s * series);
-}
 
 typedef struct {
     int64_t n_fft, hop, samples, frames;
@@ -67,7 +42,7 @@ static double mel_db(const plan_t *p, double *restrict mel, double *restrict db)
     const int64_t frames = p->frames, n_mels = p->n_mels, total = frames * n_mels;
     const double amin = p->amin;
 #pragma omp simd
-    for (int64_t i = 0; i < total; ++i) mel[i] = db10(mel[i] > amin ? mel[i] : amin);
+    for (int64_t i = 0; i < total; ++i) mel[i] = dafx_db10(mel[i] > amin ? mel[i] : amin);
     double peak = -HUGE_VAL;
     for (int64_t i = 0; i < total; ++i) peak = mel[i] > peak ? mel[i] : peak;
     for (int64_t t0 = 0; t0 < frames; t0 += 8) {

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastmath.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define TIMBRAL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -574,24 +576,6 @@ int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t 
 /* Onset strength from mel powers                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-/* 10 log10(x) for normal x > 0 with plain double and integer operations (vectorisable):
- * x = 2^k r, r in [sqrt(1/2), sqrt(2)), ln r = 2 atanh(s), s = (r - 1) / (r + 1), by its odd
- * series to s^21 (|s| <= 0.172, truncation below 3e-17 relative). */
-static inline double db10(double x) {
-    const uint64_t sqrt_half_bits = 0x3FE6A09E667F3BCDull;
-    union { double f; uint64_t i; } u = {.f = x};
-    const uint64_t kb = (u.i - sqrt_half_bits + (1024ull << 52)) >> 52; /* k + 1024 */
-    union { uint64_t i; double f; } r = {.i = u.i - ((kb - 1024u) << 52)};
-    union { uint64_t i; double f; } kd = {.i = 0x4330000000000000ull | kb};
-    const double k = (kd.f - 4503599627370496.0) - 1024.0;
-    const double s = (r.f - 1.0) / (r.f + 1.0);
-    const double z = s * s;
-    const double series = 1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9
-                          + z * (1.0 / 11 + z * (1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17
-                          + z * (1.0 / 19 + z * (1.0 / 21))))))))));
-    return k * 3.0102999566398119521 + (2.0 * 4.3429448190325182765) * (s * series);
-}
-
 /* mel: (frames, n_mels) band powers, overwritten with their levels in dB. env[t] (frames values)
  * = mean over bands of max(0, L[t - 2] - L[t - 3]) for t >= 3, else 0, where L is the level
  * floored at amin and at top_db below the overall peak. */
@@ -602,7 +586,7 @@ void dafx_timbral_mel_flux(double *mel, int64_t frames, int64_t n_mels, double a
     double peak = -HUGE_VAL;
 #pragma omp simd reduction(max : peak)
     for (int64_t i = 0; i < total; ++i) {
-        const double v = db10(mel[i] > amin ? mel[i] : amin);
+        const double v = dafx_db10(mel[i] > amin ? mel[i] : amin);
         mel[i] = v;
         peak = v > peak ? v : peak;
     }

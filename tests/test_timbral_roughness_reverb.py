@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dafxkit.descriptors.timbral._common import use_native
 from dafxkit.descriptors.timbral._frontend import Analysis, Flag
 from dafxkit.descriptors.timbral.reverb import (
     COEFFICIENT,
@@ -19,7 +20,12 @@ from dafxkit.descriptors.timbral.reverb import (
     reverb,
     reverb_probability,
 )
-from dafxkit.descriptors.timbral.roughness import mean_roughness, roughness, vassilakis_roughness
+from dafxkit.descriptors.timbral.roughness import (
+    frames_pair_sum,
+    mean_roughness,
+    roughness,
+    vassilakis_roughness,
+)
 from dafxkit.signals import test_signal as music
 
 
@@ -87,6 +93,33 @@ def test_pair_roughness_matches_matrix_formula(peaks):
     levels = np.array([p[1] for p in peaks])
     expected = _pair_sum_reference(freqs, levels) if len(peaks) > 1 else 0.0
     assert vassilakis_roughness(freqs, levels) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    frames=st.lists(
+        st.lists(st.tuples(st.floats(0.0, 22050.0), st.floats(1e-3, 1e3)), min_size=0, max_size=40),
+        min_size=1,
+        max_size=6,
+    ),
+    native=st.booleans(),
+)
+def test_pair_roughness_of_many_frames_is_the_sum_of_frames(frames, native):
+    """The C kernel (vectorised exponentials) and the Numba loop: each frame's pair sum as the
+    reference's matrix formula has it, peaks sorted by height as the frames give them."""
+    if native and not use_native():
+        pytest.skip("the C kernels are not built")
+    rows = [sorted(f, key=lambda p: -p[1]) for f in frames]
+    positions = np.array([p[0] for r in rows for p in r])
+    levels = np.array([p[1] for r in rows for p in r])
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    expected = sum(
+        _pair_sum_reference(np.array([p[0] for p in r]), np.array([p[1] for p in r]))
+        for r in rows
+        if len(r) > 1
+    )
+    total = frames_pair_sum(positions, levels, offsets, native=native)
+    assert total == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize(
