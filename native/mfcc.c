@@ -95,8 +95,8 @@ static int64_t mfcc_rows(const plan_t *p, const float *x32, const double *x64, f
             if (!ok || dafx_timbral_stft(row, samples, -(p->n_fft / 2), p->hop, frames, NULL,
                                          p->n_fft, p->n_fft, p->window, 0, p->single, p->cos_m,
                                          p->sin_m, p->cos_n, p->sin_n, p->bitrev, NULL, NULL,
-                                         NULL, NULL, p->n_mels, p->bin_band, p->bin_w0,
-                                         p->bin_w1, mel) != 0) {
+                                         NULL, NULL, NULL, p->n_mels, p->bin_band,
+                                         p->bin_w0, p->bin_w1, mel) != 0) {
                 ++failures;
                 continue;
             }

@@ -11,8 +11,10 @@
  * - dafx_timbral_stft: frames of a signal (optionally mean-removed), windowed, zero-padded to
  *   nfft, real FFT, and reductions of the power spectrum |X_k|^2 (one-sided, doubled except at
  *   DC and Nyquist): its sum over frames per bin, its first moment sum_k k c_k |X_k|^2 and its
- *   total per frame, mel band powers per frame, and the magnitudes |X_k| themselves. Frames
- *   lie on a regular grid or at given starts.
+ *   total per frame, mel band powers per frame, and the magnitudes |X_k| or the complex
+ *   spectrum itself. Frames lie on a regular grid or at given starts.
+ * - dafx_timbral_istft: inverse real FFTs of complex spectra, windowed and overlap-added (the
+ *   inverse STFT before its normalisation), through the same lanes.
  *   The transform is the lane-batched real FFT of timbral_fft.h (see there), in double or float.
  * - dafx_timbral_mel_flux: librosa's onset strength from mel band powers (dB, 80 dB floor below
  *   the peak, lag-1 positive difference averaged over bands, centred). */
@@ -366,6 +368,8 @@ static inline __attribute__((always_inline)) void transpose8(v8d r[8]) {
  *   moment[t] = sum_k k P[t, k] and total[t] = sum_k P[t, k];
  *   magnitude[t * (nfft / 2 + 1) + k] = |X[t, k]| (the square root of the power computed in the
  *   transform's precision);
+ *   spectrum[2 (t * (nfft / 2 + 1) + k)] and the next value: X[t, k]'s real and imaginary parts,
+ *   rounded to float;
  *   mel[t * n_mels + b] = sum_k w_bk |X[t, k]|^2 through the per-bin tables (see mel_t).
  * starts (or NULL): frame t starts at starts[t] instead of first + t hop (first and hop unused).
  * single: transform in float (16 frames per vector) instead of double (8); sums stay double.
@@ -377,17 +381,36 @@ int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop
                           const double *window, int64_t detrend, int64_t single,
                           const double *cos_m, const double *sin_m, const double *cos_n,
                           const double *sin_n, const int64_t *bitrev, double *sum_power,
-                          double *moment, double *total, double *magnitude, int64_t n_mels,
-                          const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
-                          double *mel) {
+                          double *moment, double *total, double *magnitude, float *spectrum,
+                          int64_t n_mels, const int64_t *bin_band, const double *bin_w0,
+                          const double *bin_w1, double *mel) {
     const int64_t m = nfft / 2;
     int64_t log2m = 0;
     while (((int64_t)1 << log2m) < m) ++log2m;
     const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
     const frames_t g = {x, window, n, first, hop, frames, nperseg, nfft, detrend, NULL, starts};
     const mel_t bands = {n_mels, bin_band, bin_w0, bin_w1};
-    if (single) return stft_f32(&g, &p, sum_power, moment, total, magnitude, &bands, mel);
-    return stft_f64(&g, &p, sum_power, moment, total, magnitude, &bands, mel);
+    if (single) return stft_f32(&g, &p, sum_power, moment, total, magnitude, spectrum, &bands, mel);
+    return stft_f64(&g, &p, sum_power, moment, total, magnitude, spectrum, &bands, mel);
+}
+
+/* Inverse real FFTs of frames rows of nfft / 2 + 1 complex values (spectrum[2 (t (nfft / 2 + 1)
+ * + k)] real, + 1 imaginary), each times the window (nfft values) and added into
+ * out[(first + t) hop ...] (the caller sizes out): librosa's istft before its normalisation,
+ * with numpy.fft.irfft's convention (imaginary parts at DC and Nyquist ignored). single:
+ * transform in float instead of double. Tables as for dafx_timbral_stft. Returns 0, or -1 when
+ * the work buffers could not be allocated. */
+int64_t dafx_timbral_istft(const float *spectrum, int64_t frames, int64_t nfft,
+                           const double *window, int64_t hop, int64_t first, int64_t single,
+                           const double *cos_m, const double *sin_m, const double *cos_n,
+                           const double *sin_n, const int64_t *bitrev, double *out) {
+    const int64_t m = nfft / 2;
+    int64_t log2m = 0;
+    while (((int64_t)1 << log2m) < m) ++log2m;
+    const fft_t p = {m, log2m, cos_m, sin_m, cos_n, sin_n, bitrev};
+    if (frames <= 0) return 0;
+    if (single) return istft_f32(&p, spectrum, frames, window, hop, first, out);
+    return istft_f64(&p, spectrum, frames, window, hop, first, out);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -10,9 +10,13 @@ int64_t dafx_timbral_stft(const double *x, int64_t n, int64_t first, int64_t hop
                           const double *window, int64_t detrend, int64_t single,
                           const double *cos_m, const double *sin_m, const double *cos_n,
                           const double *sin_n, const int64_t *bitrev, double *sum_power,
-                          double *moment, double *total, double *magnitude, int64_t n_mels,
-                          const int64_t *bin_band, const double *bin_w0, const double *bin_w1,
-                          double *mel);
+                          double *moment, double *total, double *magnitude, float *spectrum,
+                          int64_t n_mels, const int64_t *bin_band, const double *bin_w0,
+                          const double *bin_w1, double *mel);
+int64_t dafx_timbral_istft(const float *spectrum, int64_t frames, int64_t nfft,
+                           const double *window, int64_t hop, int64_t first, int64_t single,
+                           const double *cos_m, const double *sin_m, const double *cos_n,
+                           const double *sin_n, const int64_t *bitrev, double *out);
 void dafx_timbral_mel_flux(double *mel, int64_t frames, int64_t n_mels, double amin, double top_db,
                            double *env);
 int64_t dafx_timbral_bandwidth(const double *x, int64_t n, int64_t hop, int64_t frames,

@@ -208,12 +208,13 @@ static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *
  * With P_k = c_k |X_k|^2 (c = 1 at DC and Nyquist, else 2), per lane, for the non-NULL outputs:
  * acc[row] += P_k in row order (Nyquist in row m), mom = sum_k k P_k, tot = sum_k P_k,
  * bands[b * FL + f] = sum_k w_bk |X_k|^2 through the per-bin mel tables, and for the first
- * mag_lanes lanes mags[f * (m + 1) + k] = |X_k|. */
+ * out_lanes lanes mags[f * (m + 1) + k] = |X_k|; and X_k itself in lanes, in natural order:
+ * sre[k * FL + f] + i sim[k * FL + f]. */
 TIMBRAL_CLONES
 static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *restrict im,
                                double *restrict acc, double *restrict mom, double *restrict tot,
                                const mel_t *mel, double *restrict bands, double *restrict mags,
-                               int64_t mag_lanes) {
+                               int64_t out_lanes, FT *restrict sre, FT *restrict sim) {
     const int64_t m = p->m;
     double m0[FL], s0[FL];
     if (bands) memset(bands, 0, sizeof(double) * (size_t)(mel->n_mels * FL));
@@ -246,9 +247,21 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                 acc[row * FL + f] += ck * pk;
                 if (row == 0) acc[m * FL + f] += pm;
             }
-            if (mags && f < mag_lanes) {
+            if (mags && f < out_lanes) {
                 mags[f * (m + 1) + k] = sqrt(pk);
                 if (row == 0) mags[f * (m + 1) + m] = sqrt(pm);
+            }
+            if (sre) {
+                if (row == 0) {
+                    sre[f] = (FT)((double)re[f] + (double)im[f]);
+                    sim[f] = (FT)0;
+                    sre[m * FL + f] = (FT)((double)re[f] - (double)im[f]);
+                    sim[m * FL + f] = (FT)0;
+                } else {
+                    const double ar = re[FL + f], ai = im[FL + f];
+                    sre[k * FL + f] = (FT)(ar + c * ai);
+                    sim[k * FL + f] = (FT)(-s * ai);
+                }
             }
             if (bands) {
                 const int64_t kk[2] = {k, m};
@@ -284,6 +297,12 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                 const FT xr = er + vr, xi = ei + vi, yr = er - vr, yi = ei - vi;
                 pk[f] = (double)(xr * xr + xi * xi);
                 pq[f] = (double)(yr * yr + yi * yi);
+                if (sre) { /* X[m - k] = conj(E - V) */
+                    sre[k * FL + f] = xr;
+                    sim[k * FL + f] = xi;
+                    sre[km * FL + f] = yr;
+                    sim[km * FL + f] = -yi;
+                }
                 m0[f] += kk * (2.0 * pk[f]) + kq * (2.0 * pq[f]);
                 s0[f] += 2.0 * pk[f] + 2.0 * pq[f];
             }
@@ -295,7 +314,7 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                 }
             }
             if (mags) {
-                for (int64_t f = 0; f < mag_lanes; ++f) {
+                for (int64_t f = 0; f < out_lanes; ++f) {
                     mags[f * (m + 1) + k] = sqrt(pk[f]);
                     mags[f * (m + 1) + km] = sqrt(pq[f]);
                 }
@@ -333,8 +352,8 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
 /* Every group of FL frames: load, transform, reduce (see dafx_timbral_stft). Returns 0, or -1
  * when the work buffers could not be allocated. */
 static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_power,
-                        double *moment, double *total, double *magnitude, const mel_t *mel,
-                        double *mel_out) {
+                        double *moment, double *total, double *magnitude, float *spectrum,
+                        const mel_t *mel, double *mel_out) {
     const int64_t m = p->m;
     const size_t rows = (size_t)m * FL, rows1 = (size_t)(m + 1) * FL;
     FT *re = aligned_alloc(64, sizeof(FT) * rows);
@@ -345,8 +364,13 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
     /* The frames' means at once (from block sums) on a regular grid, not per group. */
     const int grid_means = frames->detrend && !frames->starts;
     double *means = grid_means ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
+    /* The spectra in lanes, natural order, before they are transposed into rows. */
+    FT *sre = spectrum ? aligned_alloc(64, sizeof(FT) * rows1) : NULL;
+    FT *sim = spectrum ? aligned_alloc(64, sizeof(FT) * rows1) : NULL;
     if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch ||
-        (grid_means && !means)) {
+        (grid_means && !means) || (spectrum && (!sre || !sim))) {
+        free(sre);
+        free(sim);
         free(re);
         free(im);
         free(acc);
@@ -368,7 +392,20 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
         FN(load_frames)(g, t0, re, im, scratch);
         FN(fft_lanes)(p, re, im);
         FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands,
-                           magnitude ? magnitude + t0 * (m + 1) : NULL, used);
+                           magnitude ? magnitude + t0 * (m + 1) : NULL, used, sre, sim);
+        if (spectrum) {
+            /* Lanes to rows, 64 bins at a time (the rows of a group share cache sets). */
+            for (int64_t kb = 0; kb <= m; kb += 64) {
+                const int64_t ke = kb + 64 < m + 1 ? kb + 64 : m + 1;
+                for (int64_t f = 0; f < used; ++f) {
+                    float *dst = spectrum + 2 * (t0 + f) * (m + 1);
+                    for (int64_t k = kb; k < ke; ++k) {
+                        dst[2 * k] = (float)sre[k * FL + f];
+                        dst[2 * k + 1] = (float)sim[k * FL + f];
+                    }
+                }
+            }
+        }
         for (int64_t f = 0; f < used; ++f) {
             if (moment) moment[t0 + f] = mom[f];
             if (total) total[t0 + f] = tot[f];
@@ -392,5 +429,89 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
     free(bands);
     free(scratch);
     free(means);
+    free(sre);
+    free(sim);
+    return 0;
+}
+
+/* Inverse real FFTs of spectra (frames rows of m + 1 complex values, float real and imaginary
+ * parts), each frame times the window, added into out: frame t's sample i (i < nfft) to
+ * out[(first + t) hop + i]. Per lane, with W = e^{-2 pi i / nfft}: E = (X[k] + conj X[m - k]) / 2
+ * and O = (X[k] - conj X[m - k]) W^-k / 2 are the transforms of the even and odd samples, so
+ * z = x[2n] + i x[2n + 1] is the inverse transform of Z = E + i O: here conj(FFT(conj Z)) / m
+ * through the forward lanes, whose output rows are bit-reversed (sample pair n sits in row
+ * bitrev n). numpy.fft.irfft's convention: the imaginary parts at DC and Nyquist are ignored.
+ * Returns 0, or -1 when the work buffers could not be allocated. */
+TIMBRAL_CLONES
+static int64_t FN(istft)(const fft_t *p, const float *spectrum, int64_t frames,
+                         const double *window, int64_t hop, int64_t first, double *out) {
+    const int64_t m = p->m, nfft = 2 * m, row = 2 * (m + 1);
+    /* Lanes of the transform, of the spectra in natural order, and the lanes' output samples
+     * (rows padded so that the lanes' rows do not share cache sets). */
+    const int64_t ts = nfft + 16;
+    FT *re = aligned_alloc(64, sizeof(FT) * (size_t)m * FL);
+    FT *im = aligned_alloc(64, sizeof(FT) * (size_t)m * FL);
+    FT *xr = aligned_alloc(64, sizeof(FT) * (size_t)(m + 1) * FL);
+    FT *xi = aligned_alloc(64, sizeof(FT) * (size_t)(m + 1) * FL);
+    FT *tb = aligned_alloc(64, sizeof(FT) * (size_t)(ts * FL));
+    if (!re || !im || !xr || !xi || !tb) {
+        free(re);
+        free(im);
+        free(xr);
+        free(xi);
+        free(tb);
+        return -1;
+    }
+    const FT half = (FT)0.5, scale = (FT)(1.0 / (double)m);
+    for (int64_t t0 = 0; t0 < frames; t0 += FL) {
+        const int64_t used = frames - t0 < FL ? frames - t0 : FL;
+        /* The spectra into the lanes, 64 bins at a time (unused lanes take a copy of the last
+         * frame; their output is dropped). Imaginary parts at DC and Nyquist are ignored. */
+        for (int64_t kb = 0; kb <= m; kb += 64) {
+            const int64_t ke = kb + 64 < m + 1 ? kb + 64 : m + 1;
+            for (int f = 0; f < FL; ++f) {
+                const float *x = spectrum + (t0 + (f < used ? f : used - 1)) * row;
+                for (int64_t k = kb; k < ke; ++k) {
+                    xr[k * FL + f] = (FT)x[2 * k];
+                    xi[k * FL + f] = (k == 0 || k == m) ? (FT)0 : (FT)x[2 * k + 1];
+                }
+            }
+        }
+        for (int64_t k = 0; k < m; ++k) {
+            const FT c = (FT)p->cos_n[k], s = (FT)p->sin_n[k];
+            const FT *restrict ar = xr + k * FL, *restrict ai = xi + k * FL;
+            const FT *restrict br = xr + (m - k) * FL, *restrict bi = xi + (m - k) * FL;
+            FT *restrict rk = re + k * FL, *restrict ik = im + k * FL;
+#pragma omp simd
+            for (int f = 0; f < FL; ++f) {
+                const FT er = half * (ar[f] + br[f]), ei = half * (ai[f] - bi[f]);
+                const FT dr = half * (ar[f] - br[f]), di = half * (ai[f] + bi[f]);
+                const FT or_ = dr * c - di * s, oi = dr * s + di * c;
+                rk[f] = er - oi; /* conj(Z) = conj(E + i O) */
+                ik[f] = -(ei + or_);
+            }
+        }
+        FN(fft_lanes)(p, re, im);
+        /* Sample pair n of every lane from row bitrev n (one row holds all lanes). */
+        for (int64_t n = 0; n < m; ++n) {
+            const FT *restrict rq = re + p->bitrev[n] * FL, *restrict iq = im + p->bitrev[n] * FL;
+#pragma omp simd
+            for (int f = 0; f < FL; ++f) {
+                tb[f * ts + 2 * n] = rq[f] * scale;
+                tb[f * ts + 2 * n + 1] = -iq[f] * scale;
+            }
+        }
+        for (int64_t f = 0; f < used; ++f) {
+            double *restrict dst = out + (first + t0 + f) * hop;
+            const FT *restrict src = tb + f * ts;
+#pragma omp simd
+            for (int64_t i = 0; i < nfft; ++i) dst[i] += (double)src[i] * window[i];
+        }
+    }
+    free(re);
+    free(im);
+    free(xr);
+    free(xi);
+    free(tb);
     return 0;
 }

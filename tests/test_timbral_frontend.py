@@ -185,16 +185,60 @@ def test_stft_magnitudes_at_given_starts_match_numpy(
     power[:, 1:-1] *= 2.0
     out = C.stft_reduce(
         x, 7, 3, 0, nperseg, nfft, window, detrend, moments=True, single=single,
-        magnitude=True, starts=starts,
+        magnitude=True, starts=starts, spectrum=True,
     )  # fmt: skip
     rtol = 1e-5 if single and backend == "native" else 1e-11
     scale = np.abs(seg).sum(axis=1, keepdims=True) * window.max()
     excess = np.abs(out["magnitude"] - np.abs(spec)) - rtol * (np.abs(spec) + scale)
     assert out["magnitude"].shape == spec.shape and np.all(excess <= 0), excess.max()
+    # The complex spectrum, rounded to complex64.
+    assert out["spectrum"].dtype == np.complex64 and out["spectrum"].shape == spec.shape
+    excess = np.abs(out["spectrum"] - spec) - max(rtol, 2e-7) * (np.abs(spec) + scale)
+    assert np.all(excess <= 0), excess.max()
     np.testing.assert_allclose(out["total"], power.sum(axis=1), rtol=rtol, atol=1e-300)
     np.testing.assert_allclose(
         out["moment"], power @ np.arange(nfft // 2 + 1), rtol=rtol, atol=1e-300
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    frames=st.integers(0, 21),
+    nfft=st.sampled_from([8, 64, 2048]),
+    hop=st.integers(1, 700),
+    first=st.integers(0, 3),
+    single=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_istft_add_is_windowed_irfft_overlap_added(backend, frames, nfft, hop, first, single, seed):
+    rng = np.random.default_rng(seed)
+    spec = (rng.standard_normal((frames, nfft // 2 + 1)) * 10.0 ** rng.uniform(-3, 3)) + 1j * (
+        rng.standard_normal((frames, nfft // 2 + 1))
+    )
+    spec = spec.astype(np.complex64)
+    window = rng.uniform(0.0, 1.0, nfft)
+    length = (first + max(frames, 1) - 1) * hop + nfft + 5
+    out = np.full(length, 0.25)
+    C.istft_add(spec, first, hop, window, out, single=single)
+    expected = np.full(length, 0.25)
+    rows = np.fft.irfft(spec.astype(np.complex128), n=nfft)
+    for t in range(frames):
+        expected[(first + t) * hop :][:nfft] += rows[t] * window
+    # Each sample: within float32 rounding of the rows' scale (the sum of |X| over the frame).
+    bound = np.zeros(length)
+    for t in range(frames):
+        bound[(first + t) * hop :][:nfft] += 4 * np.abs(spec[t]).sum() / nfft
+    rtol = 1e-6 if single or backend != "native" else 1e-12
+    assert np.all(np.abs(out - expected) <= rtol * bound + 1e-15)
+
+
+def test_istft_add_rejects_frames_past_the_end():
+    with pytest.raises(ValueError, match="past the end"):
+        C.istft_add(np.zeros((3, 5), np.complex64), 0, 4, np.ones(8), np.zeros(15))
+    with pytest.raises(ValueError, match="5 bins"):
+        C.istft_add(np.zeros((3, 4), np.complex64), 0, 4, np.ones(8), np.zeros(99))
 
 
 def test_stft_regular_starts_give_the_grid_results(rng):

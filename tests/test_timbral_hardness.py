@@ -129,6 +129,23 @@ def test_percussive_ratio_matches_reference(kind, rng):
     assert H.percussive_ratio(y) == pytest.approx(expected, rel=1e-5)  # float32 spectra
 
 
+def test_percussive_ratio_float32_routes_agree(monkeypatch):
+    """The lane FFT route (C library) and scipy's float32 route: the same ratio to float32
+    rounding, in one pass and in chunks."""
+    from dafxkit.descriptors.timbral import _common
+
+    if not _common.use_native():
+        pytest.skip("the C kernels are not built")
+    y = music(3.0, 44100, seed=3)[0].astype(np.float64)
+    lanes = [H.percussive_ratio(y, chunk_frames=c) for c in (10_000, 40)]
+    monkeypatch.setattr(_common, "use_native", lambda: False)
+    scipy_route = [H.percussive_ratio(y, chunk_frames=c) for c in (10_000, 40)]
+    exact = H.percussive_ratio(y, exact=True)
+    for got, other in zip(lanes, scipy_route, strict=True):
+        assert got == pytest.approx(other, rel=2e-6)
+        assert got == pytest.approx(exact, rel=2e-6)
+
+
 def test_percussive_ratio_in_chunks_equals_one_pass():
     y = _drums(3.0, seed=8)  # 259 frames
     whole = H.percussive_ratio(y, exact=True, chunk_frames=10_000)

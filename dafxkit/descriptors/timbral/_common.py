@@ -69,6 +69,7 @@ __all__ = [
     "BAND_FILTERS",
     "frame_energy",
     "stft_reduce",
+    "istft_add",
 ]
 
 
@@ -1290,6 +1291,7 @@ def stft_reduce(
     single: bool = False,
     magnitude: bool = False,
     starts: np.ndarray | None = None,
+    spectrum: bool = False,
 ) -> dict[str, np.ndarray]:
     """Reductions of the power spectra of ``x``'s frames, without keeping the spectrogram.
 
@@ -1305,8 +1307,10 @@ def stft_reduce(
       ``sum_k P[t, k]``;
     - ``"mel"`` (``mel_sr`` given): ``(frames, 128)`` band powers of ``|X| ** 2`` through
       `mel_filterbank` ``(mel_sr, nfft)``;
-    - ``"magnitude"`` (``magnitude=True``): ``(frames, nfft // 2 + 1)`` magnitudes ``|X[t, k]|``
-      (this one is the spectrogram itself).
+    - ``"magnitude"`` (``magnitude=True``): ``(frames, nfft // 2 + 1)`` magnitudes ``|X[t, k]|``;
+    - ``"spectrum"`` (``spectrum=True``): ``(frames, nfft // 2 + 1)`` complex64 ``X[t, k]``.
+
+    (The last two are the spectrogram itself.)
 
     ``single=True`` lets the C kernel transform in float32 (sums stay float64; relative error
     about 1e-7 of a frame's power), for reductions whose use tolerates it.
@@ -1327,6 +1331,8 @@ def stft_reduce(
         out["mel"] = np.zeros((frames, 128))
     if magnitude:
         out["magnitude"] = np.zeros((frames, m + 1))
+    if spectrum:
+        out["spectrum"] = np.zeros((frames, m + 1), dtype=np.complex64)
     if frames <= 0:
         return out
     if use_native() and nfft >= 8 and nfft & (nfft - 1) == 0:
@@ -1363,6 +1369,7 @@ def stft_reduce(
             opt("moment"),
             opt("total"),
             opt("magnitude"),
+            ffi.from_buffer("float[]", out["spectrum"]) if spectrum else null,
             *mel_args,
             opt("mel"),
         )
@@ -1375,6 +1382,8 @@ def stft_reduce(
     spec = scipy.fft.rfft(seg * window, n=nfft, axis=-1)
     if magnitude:
         out["magnitude"] = np.abs(spec)
+    if spectrum:
+        out["spectrum"] = spec.astype(np.complex64)
     power = spec.real**2 + spec.imag**2
     if mel_sr is not None:
         out["mel"] = power @ mel_filterbank(float(mel_sr), nfft, 128).T
@@ -1385,3 +1394,55 @@ def stft_reduce(
         out["moment"] = power @ np.arange(m + 1, dtype=np.float64)
         out["total"] = power.sum(axis=1)
     return out
+
+
+def istft_add(
+    spectrum: np.ndarray,
+    first: int,
+    hop: int,
+    window: np.ndarray,
+    out: np.ndarray,
+    single: bool = True,
+) -> None:
+    """Adds the windowed inverse real FFTs of ``spectrum``'s rows into ``out``: row ``t``
+    (``nfft // 2 + 1`` complex64 values, ``nfft = len(window)``, a power of two >= 8) gives
+    ``numpy.fft.irfft(row) * window`` at ``out[(first + t) * hop :]``, which must fit. That is
+    librosa's inverse STFT before its window normalisation.
+
+    The C kernel transforms in float32 (``single``) or float64; without it NumPy does.
+    """
+    spectrum = np.ascontiguousarray(spectrum, dtype=np.complex64)
+    window = np.ascontiguousarray(window, dtype=np.float64)
+    nfft = window.shape[0]
+    frames = spectrum.shape[0]
+    if spectrum.ndim != 2 or spectrum.shape[1] != nfft // 2 + 1:
+        raise ValueError(f"spectrum rows must hold {nfft // 2 + 1} bins; got {spectrum.shape}")
+    if frames and (first + frames - 1) * hop + nfft > out.shape[0]:
+        raise ValueError("the frames reach past the end of out")
+    if frames == 0:
+        return
+    if use_native() and nfft >= 8 and nfft & (nfft - 1) == 0 and out.flags.c_contiguous:
+        cos_m, sin_m, cos_n, sin_n, rev = _fft_tables(nfft)
+        lib, ffi = _handles()
+        status = lib.dafx_timbral_istft(
+            ffi.from_buffer("float[]", spectrum, require_writable=False),
+            frames,
+            nfft,
+            _dp(window),
+            int(hop),
+            int(first),
+            int(bool(single)),
+            _dp(cos_m),
+            _dp(sin_m),
+            _dp(cos_n),
+            _dp(sin_n),
+            _ip(rev),
+            _dp(out),
+        )
+        if status == 0:
+            return
+    dtype = np.float32 if single else np.float64
+    frames_t = scipy.fft.irfft(spectrum.astype(np.result_type(dtype, np.complex64)), n=nfft)
+    for t in range(frames):
+        start = (first + t) * hop
+        out[start : start + nfft] += frames_t[t] * window

@@ -33,7 +33,14 @@ import numpy as np
 import scipy.fft
 from numba import njit
 
-from dafxkit.descriptors.timbral._common import _fft_tables, hann_window, rms_envelope
+from dafxkit.descriptors.timbral import _common
+from dafxkit.descriptors.timbral._common import (
+    _fft_tables,
+    hann_window,
+    istft_add,
+    rms_envelope,
+    stft_reduce,
+)
 
 __all__ = [
     "STFT_SIZE",
@@ -289,25 +296,35 @@ def _reflect_indices(lo: int, hi: int, n: int) -> np.ndarray:
 def _percussive_signal(y: np.ndarray, dtype, chunk_frames: int) -> np.ndarray:
     # istft of the percussive part of librosa's hpss(stft(y)), chunk by chunk of frames: each
     # chunk is transformed with the MEDIAN_WIDTH // 2 frames around it (reflected at the ends),
-    # so its horizontal medians are those of the whole spectrogram.
+    # so its horizontal medians are those of the whole spectrogram. In float32 with the C
+    # library, both transforms run on the lane FFT (`stft_reduce`, `istft_add`), else scipy's.
     pad = STFT_SIZE // 2
-    padded = np.zeros(y.shape[0] + 2 * pad, dtype=dtype)
-    padded[pad : pad + y.shape[0]] = y
-    n_frames = 1 + (padded.shape[0] - STFT_SIZE) // STFT_HOP
-    windows = np.lib.stride_tricks.sliding_window_view(padded, STFT_SIZE)[::STFT_HOP]
+    n_frames = 1 + y.shape[0] // STFT_HOP  # frames of the centred, zero-padded signal
     window = hann_window(STFT_SIZE)
-    window_t = window.astype(dtype)
+    lanes = dtype == np.float32 and _common.use_native()
+    if not lanes:
+        padded = np.zeros(y.shape[0] + 2 * pad, dtype=dtype)
+        padded[pad : pad + y.shape[0]] = y
+        windows = np.lib.stride_tricks.sliding_window_view(padded, STFT_SIZE)[::STFT_HOP]
+        window_t = window.astype(dtype)
     buf = np.zeros(STFT_SIZE + STFT_HOP * (n_frames - 1))
     context = MEDIAN_WIDTH // 2
     for c0 in range(0, n_frames, chunk_frames):
         c1 = min(c0 + chunk_frames, n_frames)
         if c0 == 0 and c1 == n_frames:
-            framed = windows  # the median filter reflects at the true ends itself
+            rows = np.arange(n_frames)  # the median filter reflects at the true ends itself
             inner = slice(0, n_frames)
         else:
-            framed = windows[_reflect_indices(c0 - context, c1 + context, n_frames)]
+            rows = _reflect_indices(c0 - context, c1 + context, n_frames)
             inner = slice(context, context + c1 - c0)
-        spec = scipy.fft.rfft(framed * window_t, axis=-1, overwrite_x=True)
+        if lanes:
+            starts = rows * STFT_HOP - pad
+            spec = stft_reduce(
+                y, 0, 1, 0, STFT_SIZE, STFT_SIZE, window, False, single=True, spectrum=True,
+                starts=starts,
+            )["spectrum"]  # fmt: skip
+        else:
+            spec = scipy.fft.rfft(windows[rows] * window_t, axis=-1, overwrite_x=True)
         mag = _magnitude(spec, np.empty(spec.shape, dtype=dtype))
         harm = median_filter_31(mag, axis=0)[inner]  # along time
         mag = mag[inner]
@@ -315,8 +332,11 @@ def _percussive_signal(y: np.ndarray, dtype, chunk_frames: int) -> np.ndarray:
         spec = np.ascontiguousarray(spec[inner])
         if not _percussive_mask_native(spec, harm, perc):
             _apply_percussive_mask(spec, harm, perc, _TINY)
-        frames = scipy.fft.irfft(spec, n=STFT_SIZE, axis=-1, overwrite_x=True)
-        _overlap_add(frames, c0, window, STFT_HOP, buf)
+        if lanes:
+            istft_add(spec, c0, STFT_HOP, window, buf, single=True)
+        else:
+            frames = scipy.fft.irfft(spec, n=STFT_SIZE, axis=-1, overwrite_x=True)
+            _overlap_add(frames, c0, window, STFT_HOP, buf)
     return _normalise_overlap(buf, n_frames, window, STFT_HOP, _TINY)
 
 
