@@ -150,6 +150,19 @@ def test_diffuse_field_option_equals_timbral_models(rng):
         np.testing.assert_allclose(pattern[w], ref_pattern, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("seconds", [0.05, 1.0, 7.3])
+def test_loudness_of_signal_equals_the_cut_windows(seconds, rng):
+    """The windows filled straight from the signal (in blocks, the last zero-padded) give the
+    numbers of `window_audio`'s copies."""
+    x = rng.standard_normal(int(seconds * 44100)) * 0.1
+    loud = L.loudness_of_signal(x, 44100)
+    windows = L.window_audio(x)
+    total, pattern = L.specific_loudness(windows, 44100)
+    np.testing.assert_array_equal(loud.total, total)
+    np.testing.assert_array_equal(loud.pattern, pattern)
+    np.testing.assert_allclose(loud.rms, np.sqrt(np.mean(windows**2, axis=1)), rtol=1e-12)
+
+
 @pytest.mark.parametrize("bands", [(0, 70), (10, 40), (80, 240), (0, 240)])
 def test_weighted_bark_level_equals_timbral_models(bands):
     _, util = _reference()
