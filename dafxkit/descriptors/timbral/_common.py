@@ -991,86 +991,86 @@ def calculate_onsets(
 # --------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _app(array, n, i):
+    # The reference's appended array: -2 on either side of array.
+    return -2.0 if i == 0 or i == n + 1 else array[i - 1]
+
+
 @njit(cache=True, nogil=True)
 def _detect_peaks(array, unprocessed, freq, cthr, by_level):
+    # mirpeaks on the reference's appended array (a -2, frequency -1, on either side lets the
+    # ends be peaks), read through _app instead of copied; indices below are into it.
     n = array.shape[0]
-    # Appended copies: a -2 (frequency -1) on either side lets the ends be peaks.
-    app = np.empty(n + 2)
-    app[0] = -2.0
-    app[n + 1] = -2.0
-    app[1 : n + 1] = array
-    un = np.empty(n + 2)
-    un[0] = -2.0
-    un[n + 1] = -2.0
-    un[1 : n + 1] = unprocessed
-    fq = np.empty(n + 2)
-    fq[0] = -1.0
-    fq[n + 1] = -1.0
-    fq[1 : n + 1] = freq
-
-    mx = []
+    # Local maxima at least cthr high.
+    mx = np.empty(n, dtype=np.int64)
+    n_mx = 0
+    prev = -2.0
+    cur = array[0] if n > 0 else -2.0
     for i in range(n):
-        d_before = app[i + 1] - app[i]
-        d_after = app[i + 2] - app[i + 1]
-        if array[i] >= cthr and d_before > 0 and d_after <= 0:
-            mx.append(i + 1)
+        nxt = array[i + 1] if i + 1 < n else -2.0
+        if cur >= cthr and cur - prev > 0 and nxt - cur <= 0:
+            mx[n_mx] = i + 1
+            n_mx += 1
+        prev = cur
+        cur = nxt
 
-    finalmx = []
-    if len(mx) > 0:
+    finalmx = np.empty(n_mx, dtype=np.int64)
+    count = 0
+    if n_mx > 0:
         j = 0
         mxj = mx[j]
         jj = j + 1
         bufmin = 2.0
-        bufmax = app[mxj]
-        if mxj > 1:
-            oldbufmin = app[0]
-            for q in range(mxj - 1):
-                oldbufmin = min(oldbufmin, app[q])
-        else:
-            oldbufmin = app[0]
-        while jj < len(mx):
+        bufmax = _app(array, n, mxj)
+        oldbufmin = _app(array, n, 0)
+        for q in range(mxj - 1):
+            oldbufmin = min(oldbufmin, _app(array, n, q))
+        while jj < n_mx:
             if mx[jj - 1] + 1 == mx[jj] - 1:
-                bufmin = min(bufmin, app[mx[jj - 1]])
+                bufmin = min(bufmin, _app(array, n, mx[jj - 1]))
             else:
                 seg_min = np.inf
                 for q in range(mx[jj - 1], mx[jj] - 1):
-                    seg_min = min(seg_min, app[q])
+                    seg_min = min(seg_min, _app(array, n, q))
                 bufmin = min(bufmin, seg_min)
             if bufmax - bufmin < cthr:
-                if app[mx[jj]] > bufmax:
+                if _app(array, n, mx[jj]) > bufmax:
                     j = jj
                     mxj = mx[j]
-                    bufmax = app[mxj]
+                    bufmax = _app(array, n, mxj)
                     oldbufmin = min(oldbufmin, bufmin)
                     bufmin = 2.0
-                elif app[mx[jj]] - bufmax <= 0:
-                    bufmax = max(bufmax, app[mx[jj]])
+                elif _app(array, n, mx[jj]) - bufmax <= 0:
+                    bufmax = max(bufmax, _app(array, n, mx[jj]))
                     oldbufmin = min(oldbufmin, bufmin)
             else:
                 if bufmax - oldbufmin < cthr:
                     oldbufmin = min(oldbufmin, bufmin)
                 else:
-                    finalmx.append(mxj)
+                    finalmx[count] = mxj
+                    count += 1
                     oldbufmin = bufmin
-                bufmax = app[mx[jj]]
+                bufmax = _app(array, n, mx[jj])
                 j = jj
                 mxj = mx[j]
                 bufmin = 2.0
             jj += 1
         tail_min = np.inf
         for q in range(mx[j] + 1, n + 2):
-            tail_min = min(tail_min, app[q])
+            tail_min = min(tail_min, _app(array, n, q))
         if bufmax - oldbufmin >= cthr and bufmax - tail_min >= cthr:
-            finalmx.append(mx[j])
+            finalmx[count] = mx[j]
+            count += 1
 
-    count = len(finalmx)
-    idx = np.empty(count, dtype=np.int64)
-    for i in range(count):
-        idx[i] = finalmx[i]
+    idx = finalmx[:count]
     if by_level:
+        heights = np.empty(count)
+        for i in range(count):
+            heights[i] = _app(array, n, idx[i])
         # Descending by level, ties latest first (a stable ascending sort, reversed). The
         # Python wrapper sorts with NumPy's default sort instead, as the reference does.
-        order = np.argsort(app[idx], kind="mergesort")[::-1]
+        order = np.argsort(heights, kind="mergesort")[::-1]
         idx = idx[order]
     peak_idx = idx - 1
     values = np.empty(count)
@@ -1079,21 +1079,21 @@ def _detect_peaks(array, unprocessed, freq, cthr, by_level):
     for i in range(count):
         c = idx[i]
         if 1 < c < n:
-            y0 = un[c]
-            ym = un[c - 1]
-            yp = un[c + 1]
+            y0 = unprocessed[c - 1]
+            ym = unprocessed[c - 2]
+            yp = unprocessed[c]
             p = (yp - ym) / (2 * (2 * y0 - yp - ym))
             values[i] = y0 - (0.25 * (ym - yp) * p)
             if p >= 0:
-                positions[i] = ((1 - p) * fq[c]) + (p * fq[c + 1])
+                positions[i] = ((1 - p) * freq[c - 1]) + (p * freq[c])
             elif p < 0:
-                positions[i] = ((1 + p) * fq[c]) - (p * fq[c - 1])
+                positions[i] = ((1 + p) * freq[c - 1]) - (p * freq[c - 2])
             else:  # NaN p: the reference appends no position for this peak
                 positions[i] = np.nan
                 has_position[i] = False
         else:
-            values[i] = un[c]
-            positions[i] = fq[c]
+            values[i] = unprocessed[c - 1]
+            positions[i] = freq[c - 1]
     return peak_idx, values, positions, has_position
 
 
