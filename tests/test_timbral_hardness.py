@@ -403,6 +403,51 @@ def test_spectral_centroid_matches_reference(n, rng):
 # --------------------------------------------------------------------------------------------
 
 
+def _centroid_direct(seg: np.ndarray, fs: float) -> float | None:
+    size = int(2 ** np.ceil(np.log2(seg.shape[0])))
+    spectrum = np.abs(np.fft.rfft(seg, n=size))
+    if not spectrum.sum() > 0:
+        return None
+    freq = np.arange(spectrum.shape[0]) * (fs / (2.0 * (spectrum.shape[0] - 1)))
+    keep = freq >= 20.0
+    return float(np.sum(spectrum[keep] * freq[keep]) / np.sum(spectrum[keep]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(600, 20000),
+    picks=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(2, 6000)), min_size=0, max_size=8),
+    silent=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_spectral_centroids_of_segments_equal_each_alone(n, picks, silent, seed):
+    """Segments of a signal (equal lengths transformed together, any order, overlapping): each
+    centroid as the reference's formula gives it for that segment alone; None for silence."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    if silent:
+        x[: n // 2] = 0.0
+    segments = []
+    for where, length in picks:
+        length = min(length, n)
+        segments.append((int(where * (n - length)), length))
+    got = H.spectral_centroids(x, segments, 44100)
+    assert len(got) == len(segments)
+    for (start, length), value in zip(segments, got, strict=True):
+        expected = _centroid_direct(x[start : start + length], 44100)
+        if expected is None:
+            assert value is None
+        else:
+            assert value == pytest.approx(expected, rel=1e-11, nan_ok=True)
+
+
+def test_spectral_centroids_refuse_segments_outside_the_signal():
+    with pytest.raises(ValueError, match="segment 1 .* inside the signal"):
+        H.spectral_centroids(np.ones(100), [(0, 50), (60, 50)], 44100)
+    with pytest.raises(ValueError, match="at least two samples"):
+        H.spectral_centroid(np.ones(1), 44100)
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -13,7 +13,7 @@ here                                      reference (``timbral_util`` unless sai
 `attack_min_effort`                       ``calculate_attack_time`` (default 'min_effort')
 `attack_fixed_threshold`                  ``calculate_attack_time(calculation_type=
                                           'fixed_threshold')``
-`spectral_centroid`                       ``get_spectral_features(...)[0]``
+`spectral_centroid(s)`                    ``get_spectral_features(...)[0]``
 ========================================  ==================================================
 
 Each reproduces the reference to rounding error, except where the reference reads memory
@@ -52,6 +52,7 @@ __all__ = [
     "attack_min_effort",
     "attack_fixed_threshold",
     "spectral_centroid",
+    "spectral_centroids",
 ]
 
 #: librosa's stft defaults, which the percussive ratio uses.
@@ -735,22 +736,46 @@ def attack_fixed_threshold(segment: np.ndarray) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
+def spectral_centroids(
+    x: np.ndarray, segments: list[tuple[int, int]], fs: float, lf_limit: float = 20.0
+) -> list[float | None]:
+    """`spectral_centroid` of each ``x[start : start + length]`` for ``(start, length)`` in
+    ``segments`` (inside ``x``, at least two samples long). Segments of one length are
+    transformed together on the lane FFT (`stft_reduce`: a window of ones over the segment,
+    zeros to the padded size)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out: list[float | None] = [None] * len(segments)
+    by_length: dict[int, list[int]] = {}
+    for i, (start, length) in enumerate(segments):
+        if length < 2 or start < 0 or start + length > x.shape[0]:
+            raise ValueError(
+                f"segment {i} (start {start}, length {length}) must lie inside the signal "
+                f"({x.shape[0]} samples) and hold at least two samples"
+            )
+        by_length.setdefault(int(length), []).append(i)
+    for length, members in by_length.items():
+        size = int(2 ** math.ceil(math.log2(length)))
+        window = np.zeros(size)
+        window[:length] = 1.0
+        starts = np.array([segments[i][0] for i in members], dtype=np.int64)
+        spectra = stft_reduce(x, 0, 1, 0, size, size, window, False, magnitude=True, starts=starts)
+        bins = size // 2 + 1
+        freq = np.arange(bins) * (fs / (2.0 * (bins - 1)))
+        first = int(np.argmax(freq >= lf_limit))
+        for i, spectrum in zip(members, spectra["magnitude"], strict=True):
+            if not np.sum(spectrum) > 0:
+                continue  # None: the reference returns 0 for an all-zero spectrum
+            total = np.sum(spectrum[first:])
+            out[i] = (
+                float(np.sum(spectrum[first:] * freq[first:]) / total) if total > 0 else math.nan
+            )
+    return out
+
+
 def spectral_centroid(audio: np.ndarray, fs: float, lf_limit: float = 20.0) -> float | None:
     """``get_spectral_features(audio, fs)[0]``: the magnitude-weighted mean frequency (Hz) of
     ``audio`` zero-padded to a power of two, over bins at or above ``lf_limit``; None where the
     reference returns 0 (an all-zero spectrum). NaN when only bins below ``lf_limit`` carry
     magnitude (the reference divides 0 by 0 there too)."""
     audio = np.ascontiguousarray(audio, dtype=np.float64)
-    n = audio.shape[0]
-    size = int(2 ** math.ceil(math.log2(n)))
-    spectrum = np.abs(scipy.fft.rfft(audio, n=size))
-    if not np.sum(spectrum) > 0:
-        return None
-    freq = np.arange(spectrum.shape[0]) * (fs / (2.0 * (spectrum.shape[0] - 1)))
-    first = int(np.argmax(freq >= lf_limit))
-    spectrum = spectrum[first:]
-    freq = freq[first:]
-    total = np.sum(spectrum)
-    if not total > 0:
-        return math.nan
-    return float(np.sum(spectrum * freq) / total)
+    return spectral_centroids(audio, [(0, audio.shape[0])], fs, lf_limit)[0]

@@ -56,7 +56,7 @@ from dafxkit.descriptors.timbral._hardness_util import (
     attack_min_effort,
     bandwidth_array,
     percussive_ratio,
-    spectral_centroid,
+    spectral_centroids,
 )
 from dafxkit.descriptors.timbral._loudness import weighted_bark_level, windowed_loudness
 
@@ -152,6 +152,7 @@ def hardness_features(an: Analysis) -> tuple[np.ndarray, int]:
     attack_times: list[float] = []
     max_strengths: list[float] = []
     centroids: list[float] = []
+    attack_segments: list[tuple[int, int]] = []
     for count, onset in enumerate(original):
         # Bandwidth maximum over the first 100 ms of the bandwidth's attack.
         band_onset = band_onsets[count]
@@ -191,16 +192,19 @@ def hardness_features(an: Analysis) -> tuple[np.ndarray, int]:
             if band_start is not None:
                 bandwidth_weights.append(peak_strength)
         if attack is not None:
-            audio_seg = x[onset:stop]
-            start = attack[1]
-            audio_seg = audio_seg[start : start + centroid_samples]
-            if audio_seg.shape[0] > 512:
-                centroid = spectral_centroid(audio_seg, fs)
-                if centroid is not None:
-                    if math.isfinite(centroid):
-                        centroids.append(centroid)
-                    else:
-                        flags |= Flag.FALLBACK
+            # x[onset:stop][attack[1]:][:centroid_samples], as bounds into x.
+            lo, hi, _ = slice(onset, stop).indices(x.shape[0])
+            first, last, _ = slice(attack[1], attack[1] + centroid_samples).indices(max(hi - lo, 0))
+            if last - first > 512:
+                attack_segments.append((lo + first, last - first))
+
+    # The attack centroids, transformed together.
+    for centroid in spectral_centroids(x, attack_segments, fs):
+        if centroid is not None:
+            if math.isfinite(centroid):
+                centroids.append(centroid)
+            else:
+                flags |= Flag.FALLBACK
 
     if attack_times:
         mean_attack_time = float(np.mean(attack_times))
