@@ -207,14 +207,14 @@ static void FN(load_frames)(const frames_t *g, int64_t t0, FT *restrict re, FT *
  * V = e^{-2 pi i k / nfft} O, X[k] = E + V and X[m - k] = conj(E - V).
  * With P_k = c_k |X_k|^2 (c = 1 at DC and Nyquist, else 2), per lane, for the non-NULL outputs:
  * acc[row] += P_k in row order (Nyquist in row m), mom = sum_k k P_k, tot = sum_k P_k,
- * bands[b * FL + f] = sum_k w_bk |X_k|^2 through the per-bin mel tables, and for the first
- * out_lanes lanes mags[f * (m + 1) + k] = |X_k|; and X_k itself in lanes, in natural order:
- * sre[k * FL + f] + i sim[k * FL + f]. */
+ * bands[b * FL + f] = sum_k w_bk |X_k|^2 through the per-bin mel tables; and in lanes, in
+ * natural order, smag[k * FL + f] = |X_k| and X_k itself, sre[k * FL + f] + i sim[k * FL + f]
+ * (stft transposes those into rows). */
 TIMBRAL_CLONES
 static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *restrict im,
                                double *restrict acc, double *restrict mom, double *restrict tot,
-                               const mel_t *mel, double *restrict bands, double *restrict mags,
-                               int64_t out_lanes, FT *restrict sre, FT *restrict sim) {
+                               const mel_t *mel, double *restrict bands, double *restrict smag,
+                               FT *restrict sre, FT *restrict sim) {
     const int64_t m = p->m;
     double m0[FL], s0[FL];
     if (bands) memset(bands, 0, sizeof(double) * (size_t)(mel->n_mels * FL));
@@ -247,9 +247,9 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                 acc[row * FL + f] += ck * pk;
                 if (row == 0) acc[m * FL + f] += pm;
             }
-            if (mags && f < out_lanes) {
-                mags[f * (m + 1) + k] = sqrt(pk);
-                if (row == 0) mags[f * (m + 1) + m] = sqrt(pm);
+            if (smag) {
+                smag[k * FL + f] = sqrt(pk);
+                if (row == 0) smag[m * FL + f] = sqrt(pm);
             }
             if (sre) {
                 if (row == 0) {
@@ -313,10 +313,11 @@ static void FN(spectrum_lanes)(const fft_t *p, const FT *restrict re, const FT *
                     acc[qq * FL + f] += 2.0 * pq[f];
                 }
             }
-            if (mags) {
-                for (int64_t f = 0; f < out_lanes; ++f) {
-                    mags[f * (m + 1) + k] = sqrt(pk[f]);
-                    mags[f * (m + 1) + km] = sqrt(pq[f]);
+            if (smag) {
+#pragma omp simd
+                for (int f = 0; f < FL; ++f) {
+                    smag[k * FL + f] = sqrt(pk[f]);
+                    smag[km * FL + f] = sqrt(pq[f]);
                 }
             }
             if (bands) {
@@ -364,11 +365,14 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
     /* The frames' means at once (from block sums) on a regular grid, not per group. */
     const int grid_means = frames->detrend && !frames->starts;
     double *means = grid_means ? malloc(sizeof(double) * (size_t)frames->frames) : NULL;
-    /* The spectra in lanes, natural order, before they are transposed into rows. */
+    /* Magnitudes and spectra in lanes, natural order, before they are transposed into rows
+     * (written straight to the rows, the lanes' rows would share cache sets). */
+    double *smag = magnitude ? aligned_alloc(64, sizeof(double) * rows1) : NULL;
     FT *sre = spectrum ? aligned_alloc(64, sizeof(FT) * rows1) : NULL;
     FT *sim = spectrum ? aligned_alloc(64, sizeof(FT) * rows1) : NULL;
     if (!re || !im || (sum_power && !acc) || (mel_out && !bands) || !scratch ||
-        (grid_means && !means) || (spectrum && (!sre || !sim))) {
+        (grid_means && !means) || (spectrum && (!sre || !sim)) || (magnitude && !smag)) {
+        free(smag);
         free(sre);
         free(sim);
         free(re);
@@ -391,13 +395,17 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
         double mom[FL], tot[FL];
         FN(load_frames)(g, t0, re, im, scratch);
         FN(fft_lanes)(p, re, im);
-        FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands,
-                           magnitude ? magnitude + t0 * (m + 1) : NULL, used, sre, sim);
-        if (spectrum) {
-            /* Lanes to rows, 64 bins at a time (the rows of a group share cache sets). */
-            for (int64_t kb = 0; kb <= m; kb += 64) {
-                const int64_t ke = kb + 64 < m + 1 ? kb + 64 : m + 1;
-                for (int64_t f = 0; f < used; ++f) {
+        FN(spectrum_lanes)(p, re, im, acc, (moment || total) ? mom : NULL, tot, mel, bands, smag,
+                           sre, sim);
+        /* Lanes to rows, 64 bins at a time. */
+        for (int64_t kb = 0; (magnitude || spectrum) && kb <= m; kb += 64) {
+            const int64_t ke = kb + 64 < m + 1 ? kb + 64 : m + 1;
+            for (int64_t f = 0; f < used; ++f) {
+                if (magnitude) {
+                    double *dst = magnitude + (t0 + f) * (m + 1);
+                    for (int64_t k = kb; k < ke; ++k) dst[k] = smag[k * FL + f];
+                }
+                if (spectrum) {
                     float *dst = spectrum + 2 * (t0 + f) * (m + 1);
                     for (int64_t k = kb; k < ke; ++k) {
                         dst[2 * k] = (float)sre[k * FL + f];
@@ -429,6 +437,7 @@ static int64_t FN(stft)(const frames_t *frames, const fft_t *p, double *sum_powe
     free(bands);
     free(scratch);
     free(means);
+    free(smag);
     free(sre);
     free(sim);
     return 0;
