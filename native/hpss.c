@@ -7,7 +7,8 @@
  *     buf[k] = min(a[k], max(a[k - 1], new))             (insert new, a[-1] = -inf)
  * which costs O(width) vector operations per step but runs several columns at once in SIMD
  * lanes: 4 doubles or 8 floats with AVX2 where the CPU has it, 16 floats with AVX-512 (chosen at
- * run time), 2 doubles or 4 floats with baseline SSE2 or NEON. The medians are exact (values are
+ * run time), 2 doubles or 4 floats with baseline SSE2 or NEON. Each group of lines is copied into
+ * a buffer with its lanes side by side and filtered there. The medians are exact (values are
  * only moved), so the output equals scipy's to the bit. */
 #include <math.h>
 #include <stdint.h>
@@ -185,6 +186,54 @@ static int scratch(int64_t width, void **buf, double **init) {
     return 0;
 }
 
+/* Lines whose lanes are not adjacent in memory (col_stride != 1) would be gathered value by
+ * value at every step, and a group's lines, a row apart, can share cache sets. Groups of `lanes`
+ * lines are therefore copied into a buffer with the lanes adjacent (64 rows at a time), filtered
+ * there, and copied back; a last partial group runs in place. T: the element type, KERNEL(s, o,
+ * n, m, rs, cs, ors, ocs): the median body of the chosen vector width. */
+#define DAFX_MEDIAN_DISPATCH(T, KERNEL)                                                          \
+    do {                                                                                          \
+        int64_t c0 = 0;                                                                           \
+        T *tin = NULL, *tout = NULL;                                                              \
+        if (m >= lanes) {                                                                         \
+            tin = aligned_alloc(64, sizeof(T) * (size_t)(n * lanes));                             \
+            tout = aligned_alloc(64, sizeof(T) * (size_t)(n * lanes));                            \
+        }                                                                                         \
+        if (tin && tout) {                                                                        \
+            for (; c0 + lanes <= m; c0 += lanes) {                                                \
+                if (col_stride == 1) {                                                            \
+                    for (int64_t r = 0; r < n; ++r)                                               \
+                        memcpy(tin + r * lanes, s + r * row_stride + c0, sizeof(T) * lanes);      \
+                } else {                                                                          \
+                    for (int64_t r0 = 0; r0 < n; r0 += 64) {                                      \
+                        const int64_t r1 = r0 + 64 < n ? r0 + 64 : n;                             \
+                        for (int64_t l = 0; l < lanes; ++l)                                       \
+                            for (int64_t r = r0; r < r1; ++r)                                     \
+                                tin[r * lanes + l] = s[r * row_stride + (c0 + l) * col_stride];   \
+                    }                                                                             \
+                }                                                                                 \
+                KERNEL(tin, tout, n, lanes, lanes, 1, lanes, 1);                                  \
+                if (out_col_stride == 1) {                                                        \
+                    for (int64_t r = 0; r < n; ++r)                                               \
+                        memcpy(out + r * out_row_stride + c0, tout + r * lanes, sizeof(T) * lanes); \
+                } else {                                                                          \
+                    for (int64_t r0 = 0; r0 < n; r0 += 64) {                                      \
+                        const int64_t r1 = r0 + 64 < n ? r0 + 64 : n;                             \
+                        for (int64_t l = 0; l < lanes; ++l)                                       \
+                            for (int64_t r = r0; r < r1; ++r)                                     \
+                                out[r * out_row_stride + (c0 + l) * out_col_stride] =             \
+                                    tout[r * lanes + l];                                          \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        free(tin);                                                                                \
+        free(tout);                                                                               \
+        if (c0 < m)                                                                               \
+            KERNEL(s + c0 * col_stride, out + c0 * out_col_stride, n, m - c0, row_stride,         \
+                   col_stride, out_row_stride, out_col_stride);                                   \
+    } while (0)
+
 int dafx_running_median(const double *s, double *out, int64_t n, int64_t m, int64_t row_stride,
                         int64_t col_stride, int64_t out_row_stride, int64_t out_col_stride,
                         int64_t width) {
@@ -194,13 +243,21 @@ int dafx_running_median(const double *s, double *out, int64_t n, int64_t m, int6
     double *init;
     if (scratch(width, &buf, &init)) return -2;
 #ifdef DAFX_HAVE_AVX2_PATH
-    if (use_avx2())
-        median_d4(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
-                  (vd4 *)buf, init);
-    else
+    if (use_avx2()) {
+        const int64_t lanes = 4;
+#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
+    median_d4(a, b, nn, mm, rs, cs, ors, ocs, width, (vd4 *)buf, init)
+        DAFX_MEDIAN_DISPATCH(double, KERNEL);
+#undef KERNEL
+    } else
 #endif
-        median_d2(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
-                  (vd2 *)buf, init);
+    {
+        const int64_t lanes = 2;
+#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
+    median_d2(a, b, nn, mm, rs, cs, ors, ocs, width, (vd2 *)buf, init)
+        DAFX_MEDIAN_DISPATCH(double, KERNEL);
+#undef KERNEL
+    }
     free(init);
     free(buf);
     return 0;
@@ -215,16 +272,27 @@ int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, in
     double *init;
     if (scratch(width, &buf, &init)) return -2;
 #ifdef DAFX_HAVE_AVX2_PATH
-    if (use_avx512())
-        median_f16(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
-                   (vf16 *)buf, init);
-    else if (use_avx2())
-        median_f8(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
-                  (vf8 *)buf, init);
-    else
+    if (use_avx512()) {
+        const int64_t lanes = 16;
+#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
+    median_f16(a, b, nn, mm, rs, cs, ors, ocs, width, (vf16 *)buf, init)
+        DAFX_MEDIAN_DISPATCH(float, KERNEL);
+#undef KERNEL
+    } else if (use_avx2()) {
+        const int64_t lanes = 8;
+#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
+    median_f8(a, b, nn, mm, rs, cs, ors, ocs, width, (vf8 *)buf, init)
+        DAFX_MEDIAN_DISPATCH(float, KERNEL);
+#undef KERNEL
+    } else
 #endif
-        median_f4(s, out, n, m, row_stride, col_stride, out_row_stride, out_col_stride, width,
-                  (vf4 *)buf, init);
+    {
+        const int64_t lanes = 4;
+#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
+    median_f4(a, b, nn, mm, rs, cs, ors, ocs, width, (vf4 *)buf, init)
+        DAFX_MEDIAN_DISPATCH(float, KERNEL);
+#undef KERNEL
+    }
     free(init);
     free(buf);
     return 0;
