@@ -18,7 +18,11 @@ here                                      reference
 `detect_peaks`                            ``detect_peaks`` (the mirpeaks port)
 `stft_reduce`, `frame_energy`             reductions of ``scipy.signal.spectrogram`` as the
                                           descriptors call it (Hamming, constant detrend,
-                                          'spectrum' scaling) without keeping the spectrogram
+                                          'spectrum' scaling) without keeping the spectrogram,
+                                          or its magnitudes or complex values where a
+                                          descriptor needs them (frames on a grid or at given
+                                          starts)
+`istft_add`                               librosa's ``istft`` before its normalisation
 `band_filters`                            the 20 Hz high pass and the band filters of
                                           brightness and depth (and the K-weighting) fused
 ========================================  ==================================================
@@ -26,9 +30,9 @@ here                                      reference
 Where the reference raises or loops forever on a degenerate input, these functions return a
 defined result and say so through a ``degenerate`` count or flag (documented per function).
 
-The hot paths (`band_filters`, `frame_energy`, `stft_reduce`, the onset strength) run as C
-kernels (native/timbral.c) when the library is built, else on Numba / NumPy with the same
-numbers up to rounding; `use_native` says which.
+The hot paths (`band_filters`, `frame_energy`, `stft_reduce`, `istft_add`, the onset strength)
+run as C kernels (native/timbral.c) when the library is built, else on Numba / NumPy with the
+same numbers up to rounding; `use_native` says which.
 """
 
 from __future__ import annotations
