@@ -246,6 +246,29 @@ def test_bandwidth_array_native_route_equals_float64_for_any_framing(x, nperseg,
 
 
 @needs_native
+@settings(max_examples=25, deadline=None)
+@given(
+    x=bandwidth_signals(),
+    nperseg=st.sampled_from([8, 512, 1024]),
+    hop=st.sampled_from([3, 100, 128]),
+    db=st.sampled_from([-75.0, -20.0]),
+)
+def test_bandwidth_array_float64_spectra_from_lanes_equal_scipys(x, nperseg, hop, db):
+    """The float64 frames (all of them with exact=True, the undecided ones otherwise) come from
+    the lane FFT with the C library and from scipy without it: the same bandwidths."""
+    from dafxkit.descriptors.timbral import _common
+
+    x = x[: 40 * hop + nperseg]
+    args = (x, 44100, nperseg, hop, 10 ** (db / 20))
+    lanes = [H.bandwidth_array(*args, exact=True), H.bandwidth_array(*args)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_common, "use_native", lambda: False)
+        scipy_route = [H.bandwidth_array(*args, exact=True), H.bandwidth_array(*args)]
+    for a, b in zip(lanes, scipy_route, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_native
 def test_bandwidth_array_native_route_on_extreme_levels():
     rng = np.random.default_rng(11)
     n = 4096 + 128 * 40

@@ -397,7 +397,7 @@ def _frame_bandwidth(spec_row, scale, rolloff_thresh, rollon_fraction, err, mag)
     # One frame: (summed scaled magnitude, roll-on bin, roll-off bin or -1, ambiguous). With
     # err > 0 the spectrum is approximate (each scaled magnitude within err of the true one):
     # a decision closer than that to its threshold is reported ambiguous. DC counts as 0 (the
-    # segment mean is removed).
+    # segment mean is removed). spec_row: complex bins, or magnitudes (sqrt(m * m) is m).
     n_bins = spec_row.shape[0]
     mag[0] = 0.0
     for k in range(1, n_bins):
@@ -544,8 +544,23 @@ def bandwidth_array(
     ambiguous = np.zeros(n_frames, dtype=np.bool_)
     frames64 = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::overlap_step][:n_frames]
 
+    boxcar = np.ones(nperseg)
+
     def exact_rows(rows: np.ndarray) -> None:
+        # Float64 spectra of these frames: magnitudes from the lane FFT (one call) with the C
+        # library and a power-of-two nperseg, else complex ones from scipy in blocks. DC is
+        # set to 0 either way (the mean removal only zeroes it).
         zero = np.zeros(n_frames)
+        lanes = use_native and nperseg >= 8 and nperseg & (nperseg - 1) == 0
+        if lanes and _common.use_native():
+            spec = stft_reduce(
+                x, 0, 1, 0, nperseg, nperseg, boxcar, False, magnitude=True,
+                starts=rows * overlap_step,
+            )["magnitude"]  # fmt: skip
+            _bandwidth_frames(
+                spec, rows, scale, thresh, fraction, zero, level, rollon, rolloff, ambiguous
+            )
+            return
         for lo in range(0, rows.shape[0], block_frames):
             part = rows[lo : lo + block_frames]
             spec = scipy.fft.rfft(frames64[part], axis=-1)
