@@ -547,23 +547,22 @@ def bandwidth_array(
     boxcar = np.ones(nperseg)
 
     def exact_rows(rows: np.ndarray) -> None:
-        # Float64 spectra of these frames: magnitudes from the lane FFT (one call) with the C
-        # library and a power-of-two nperseg, else complex ones from scipy in blocks. DC is
-        # set to 0 either way (the mean removal only zeroes it).
+        # Float64 spectra of these frames, in blocks: magnitudes from the lane FFT (8 blocks
+        # per call) with the C library and a power-of-two nperseg, else complex ones from
+        # scipy. DC is set to 0 either way (the mean removal only zeroes it).
         zero = np.zeros(n_frames)
         lanes = use_native and nperseg >= 8 and nperseg & (nperseg - 1) == 0
-        if lanes and _common.use_native():
-            spec = stft_reduce(
-                x, 0, 1, 0, nperseg, nperseg, boxcar, False, magnitude=True,
-                starts=rows * overlap_step,
-            )["magnitude"]  # fmt: skip
-            _bandwidth_frames(
-                spec, rows, scale, thresh, fraction, zero, level, rollon, rolloff, ambiguous
-            )
-            return
-        for lo in range(0, rows.shape[0], block_frames):
-            part = rows[lo : lo + block_frames]
-            spec = scipy.fft.rfft(frames64[part], axis=-1)
+        lanes = lanes and _common.use_native()
+        step = 8 * block_frames if lanes else block_frames
+        for lo in range(0, rows.shape[0], step):
+            part = rows[lo : lo + step]
+            if lanes:
+                spec = stft_reduce(
+                    x, 0, 1, 0, nperseg, nperseg, boxcar, False, magnitude=True,
+                    starts=part * overlap_step,
+                )["magnitude"]  # fmt: skip
+            else:
+                spec = scipy.fft.rfft(frames64[part], axis=-1)
             _bandwidth_frames(
                 spec, part, scale, thresh, fraction, zero, level, rollon, rolloff, ambiguous
             )
