@@ -465,6 +465,14 @@ def test_spectral_centroids_of_segments_equal_each_alone(n, picks, silent, seed)
             assert value == pytest.approx(expected, rel=1e-11, nan_ok=True)
 
 
+def test_spectral_centroids_of_many_segments_in_several_calls(rng):
+    x = rng.standard_normal(30000)
+    segments = [(int(s), 700) for s in rng.integers(0, 29300, 300)]  # more than one call's 256
+    got = H.spectral_centroids(x, segments, 44100)
+    for (start, length), value in zip(segments, got, strict=True):
+        assert value == pytest.approx(_centroid_direct(x[start : start + length], 44100), rel=1e-11)
+
+
 def test_spectral_centroids_refuse_segments_outside_the_signal():
     with pytest.raises(ValueError, match="segment 1 .* inside the signal"):
         H.spectral_centroids(np.ones(100), [(0, 50), (60, 50)], 44100)

@@ -767,22 +767,25 @@ def spectral_centroids(
                 f"({x.shape[0]} samples) and hold at least two samples"
             )
         by_length.setdefault(int(length), []).append(i)
-    for length, members in by_length.items():
+    for length, group in by_length.items():
         size = int(2 ** math.ceil(math.log2(length)))
         window = np.zeros(size)
         window[:length] = 1.0
-        starts = np.array([segments[i][0] for i in members], dtype=np.int64)
-        spectra = stft_reduce(x, 0, 1, 0, size, size, window, False, magnitude=True, starts=starts)
         bins = size // 2 + 1
         freq = np.arange(bins) * (fs / (2.0 * (bins - 1)))
         first = int(np.argmax(freq >= lf_limit))
-        for i, spectrum in zip(members, spectra["magnitude"], strict=True):
-            if not np.sum(spectrum) > 0:
-                continue  # None: the reference returns 0 for an all-zero spectrum
-            total = np.sum(spectrum[first:])
-            out[i] = (
-                float(np.sum(spectrum[first:] * freq[first:]) / total) if total > 0 else math.nan
-            )
+        for lo in range(0, len(group), 256):  # spectra of at most 256 segments held at once
+            members = group[lo : lo + 256]
+            starts = np.array([segments[i][0] for i in members], dtype=np.int64)
+            spectra = stft_reduce(
+                x, 0, 1, 0, size, size, window, False, magnitude=True, starts=starts
+            )["magnitude"]
+            for i, spectrum in zip(members, spectra, strict=True):
+                if not np.sum(spectrum) > 0:
+                    continue  # None: the reference returns 0 for an all-zero spectrum
+                total = np.sum(spectrum[first:])
+                moment = np.sum(spectrum[first:] * freq[first:])
+                out[i] = float(moment / total) if total > 0 else math.nan
     return out
 
 
