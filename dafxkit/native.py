@@ -248,7 +248,8 @@ def sum_squares_rows(array: np.ndarray) -> np.ndarray:
     return out
 
 
-#: (source dtype, result dtype, kernel, its portable version, C types) of each direction.
+#: (source dtype, result dtype, kernel, source and result C types) of each direction; the
+#: kernel's portable version is the kernel's name + "_portable".
 _HALF = {
     "to_half": (np.float32, np.float16, "dafx_f32_to_f16", "float[]", "uint16_t[]"),
     "from_half": (np.float16, np.float32, "dafx_f16_to_f32", "uint16_t[]", "float[]"),

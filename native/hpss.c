@@ -39,9 +39,10 @@ static void sort_small(double *v, int64_t n) {
 /* The kernel body for a vector type VD of LANES values of type T, with the integer mask type VL
  * of the same width. VMAX(a, b) and VMIN(a, b) are lanewise a > b ? a : b and a < b ? a : b
  * (x86's max and min instructions, or masks). Element (r, c) of the input is s[r * rs + c * cs];
- * of the output o[r * ors + c * ocs]. The median runs along r (n values) for every c < m. `buf`
+ * of the output o[r * ors + c * ocs]. The median runs along r (n values) for every c < m. `vbuf`
  * holds width + 1 vectors, `init` width doubles. */
 #define DAFX_MEDIAN_BODY(T, VD, VL, LANES, VMAX, VMIN)                                            \
+    VD *buf = (VD *)vbuf;                                                                         \
     const int64_t half = width / 2;                                                               \
     for (int64_t c0 = 0; c0 < m; c0 += LANES) {                                                   \
         int64_t lanes = m - c0 < LANES ? m - c0 : LANES;                                          \
@@ -105,12 +106,12 @@ DAFX_MASK_MINMAX(vd2, vl2, d2)
 DAFX_MASK_MINMAX(vf4, vi4, f4)
 
 static void median_d2(const double *s, double *o, int64_t n, int64_t m, int64_t rs, int64_t cs,
-                      int64_t ors, int64_t ocs, int64_t width, vd2 *buf, double *init) {
+                      int64_t ors, int64_t ocs, int64_t width, void *vbuf, double *init) {
     DAFX_MEDIAN_BODY(double, vd2, vl2, 2, max_d2, min_d2)
 }
 
 static void median_f4(const float *s, float *o, int64_t n, int64_t m, int64_t rs, int64_t cs,
-                      int64_t ors, int64_t ocs, int64_t width, vf4 *buf, double *init) {
+                      int64_t ors, int64_t ocs, int64_t width, void *vbuf, double *init) {
     DAFX_MEDIAN_BODY(float, vf4, vi4, 4, max_f4, min_f4)
 }
 
@@ -142,21 +143,21 @@ DAFX_AVX512_INLINE vf16 min_f16(vf16 a, vf16 b) {
 __attribute__((target("avx2"))) static void median_d4(const double *s, double *o, int64_t n,
                                                       int64_t m, int64_t rs, int64_t cs,
                                                       int64_t ors, int64_t ocs, int64_t width,
-                                                      vd4 *buf, double *init) {
+                                                      void *vbuf, double *init) {
     DAFX_MEDIAN_BODY(double, vd4, vl4, 4, max_d4, min_d4)
 }
 
 __attribute__((target("avx2"))) static void median_f8(const float *s, float *o, int64_t n,
                                                       int64_t m, int64_t rs, int64_t cs,
                                                       int64_t ors, int64_t ocs, int64_t width,
-                                                      vf8 *buf, double *init) {
+                                                      void *vbuf, double *init) {
     DAFX_MEDIAN_BODY(float, vf8, vi8, 8, max_f8, min_f8)
 }
 
 __attribute__((target("avx512f"))) static void median_f16(const float *s, float *o, int64_t n,
                                                           int64_t m, int64_t rs, int64_t cs,
                                                           int64_t ors, int64_t ocs,
-                                                          int64_t width, vf16 *buf,
+                                                          int64_t width, void *vbuf,
                                                           double *init) {
     DAFX_MEDIAN_BODY(float, vf16, vi16, 16, max_f16, min_f16)
 }
@@ -186,81 +187,78 @@ static int scratch(int64_t width, void **buf, double **init) {
     return 0;
 }
 
-/* Lines whose lanes are not adjacent in memory (col_stride != 1) would be gathered value by
- * value at every step, and a group's lines, a row apart, can share cache sets. Groups of `lanes`
- * lines are therefore copied into a buffer with the lanes adjacent (64 rows at a time), filtered
- * there, and copied back; a last partial group runs in place. T: the element type, KERNEL(s, o,
- * n, m, rs, cs, ors, ocs): the median body of the chosen vector width. */
-#define DAFX_MEDIAN_DISPATCH(T, KERNEL)                                                          \
-    do {                                                                                          \
+/* dst[r * dst_rs + l * dst_cs] = src[r * src_rs + l * src_cs] for r < n, l < lanes: a row's lanes
+ * at once where they are adjacent on both sides, else 64 rows of one lane at a time. */
+#define DAFX_COPY_LINES(T, NAME)                                                                  \
+    static void NAME(const T *src, int64_t src_rs, int64_t src_cs, T *dst, int64_t dst_rs,        \
+                     int64_t dst_cs, int64_t n, int64_t lanes) {                                  \
+        if (src_cs == 1 && dst_cs == 1) {                                                         \
+            for (int64_t r = 0; r < n; ++r)                                                       \
+                memcpy(dst + r * dst_rs, src + r * src_rs, sizeof(T) * (size_t)lanes);           \
+            return;                                                                               \
+        }                                                                                         \
+        for (int64_t r0 = 0; r0 < n; r0 += 64) {                                                  \
+            const int64_t r1 = r0 + 64 < n ? r0 + 64 : n;                                         \
+            for (int64_t l = 0; l < lanes; ++l)                                                   \
+                for (int64_t r = r0; r < r1; ++r)                                                 \
+                    dst[r * dst_rs + l * dst_cs] = src[r * src_rs + l * src_cs];                  \
+        }                                                                                         \
+    }
+
+/* Runs a median kernel of `lanes` vector lanes over all m lines. Lines whose lanes are not
+ * adjacent in memory would be gathered value by value at every step, and a group's lines, a row
+ * apart, can share cache sets: groups of `lanes` lines are therefore copied into a buffer with
+ * the lanes adjacent, filtered there and copied back; a last partial group runs in place. */
+#define DAFX_MEDIAN_DRIVER(T, NAME, KERNEL_T, COPY)                                               \
+    static int NAME(KERNEL_T kernel, int64_t lanes, const T *s, T *out, int64_t n, int64_t m,    \
+                    int64_t rs, int64_t cs, int64_t ors, int64_t ocs, int64_t width) {            \
+        void *buf;                                                                                \
+        double *init;                                                                             \
+        if (scratch(width, &buf, &init)) return -2;                                               \
         int64_t c0 = 0;                                                                           \
         T *tin = NULL, *tout = NULL;                                                              \
         if (m >= lanes) {                                                                         \
             tin = aligned_alloc(64, sizeof(T) * (size_t)(n * lanes));                             \
             tout = aligned_alloc(64, sizeof(T) * (size_t)(n * lanes));                            \
         }                                                                                         \
-        if (tin && tout) {                                                                        \
-            for (; c0 + lanes <= m; c0 += lanes) {                                                \
-                if (col_stride == 1) {                                                            \
-                    for (int64_t r = 0; r < n; ++r)                                               \
-                        memcpy(tin + r * lanes, s + r * row_stride + c0, sizeof(T) * lanes);      \
-                } else {                                                                          \
-                    for (int64_t r0 = 0; r0 < n; r0 += 64) {                                      \
-                        const int64_t r1 = r0 + 64 < n ? r0 + 64 : n;                             \
-                        for (int64_t l = 0; l < lanes; ++l)                                       \
-                            for (int64_t r = r0; r < r1; ++r)                                     \
-                                tin[r * lanes + l] = s[r * row_stride + (c0 + l) * col_stride];   \
-                    }                                                                             \
-                }                                                                                 \
-                KERNEL(tin, tout, n, lanes, lanes, 1, lanes, 1);                                  \
-                if (out_col_stride == 1) {                                                        \
-                    for (int64_t r = 0; r < n; ++r)                                               \
-                        memcpy(out + r * out_row_stride + c0, tout + r * lanes, sizeof(T) * lanes); \
-                } else {                                                                          \
-                    for (int64_t r0 = 0; r0 < n; r0 += 64) {                                      \
-                        const int64_t r1 = r0 + 64 < n ? r0 + 64 : n;                             \
-                        for (int64_t l = 0; l < lanes; ++l)                                       \
-                            for (int64_t r = r0; r < r1; ++r)                                     \
-                                out[r * out_row_stride + (c0 + l) * out_col_stride] =             \
-                                    tout[r * lanes + l];                                          \
-                    }                                                                             \
-                }                                                                                 \
-            }                                                                                     \
+        for (; tin && tout && c0 + lanes <= m; c0 += lanes) {                                     \
+            COPY(s + c0 * cs, rs, cs, tin, lanes, 1, n, lanes);                                   \
+            kernel(tin, tout, n, lanes, lanes, 1, lanes, 1, width, buf, init);                    \
+            COPY(tout, lanes, 1, out + c0 * ocs, ors, ocs, n, lanes);                             \
         }                                                                                         \
         free(tin);                                                                                \
         free(tout);                                                                               \
         if (c0 < m)                                                                               \
-            KERNEL(s + c0 * col_stride, out + c0 * out_col_stride, n, m - c0, row_stride,         \
-                   col_stride, out_row_stride, out_col_stride);                                   \
-    } while (0)
+            kernel(s + c0 * cs, out + c0 * ocs, n, m - c0, rs, cs, ors, ocs, width, buf, init);  \
+        free(init);                                                                               \
+        free(buf);                                                                                \
+        return 0;                                                                                 \
+    }
+
+typedef void (*median_d_fn)(const double *, double *, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int64_t, void *, double *);
+typedef void (*median_f_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, void *, double *);
+DAFX_COPY_LINES(double, copy_lines_d)
+DAFX_COPY_LINES(float, copy_lines_f)
+DAFX_MEDIAN_DRIVER(double, run_median_d, median_d_fn, copy_lines_d)
+DAFX_MEDIAN_DRIVER(float, run_median_f, median_f_fn, copy_lines_f)
 
 int dafx_running_median(const double *s, double *out, int64_t n, int64_t m, int64_t row_stride,
                         int64_t col_stride, int64_t out_row_stride, int64_t out_col_stride,
                         int64_t width) {
     if (n <= 0 || m <= 0) return 0;
     if (width < 1 || width % 2 == 0) return -1;
-    void *buf;
-    double *init;
-    if (scratch(width, &buf, &init)) return -2;
+    median_d_fn kernel = median_d2;
+    int64_t lanes = 2;
 #ifdef DAFX_HAVE_AVX2_PATH
     if (use_avx2()) {
-        const int64_t lanes = 4;
-#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
-    median_d4(a, b, nn, mm, rs, cs, ors, ocs, width, (vd4 *)buf, init)
-        DAFX_MEDIAN_DISPATCH(double, KERNEL);
-#undef KERNEL
-    } else
-#endif
-    {
-        const int64_t lanes = 2;
-#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
-    median_d2(a, b, nn, mm, rs, cs, ors, ocs, width, (vd2 *)buf, init)
-        DAFX_MEDIAN_DISPATCH(double, KERNEL);
-#undef KERNEL
+        kernel = median_d4;
+        lanes = 4;
     }
-    free(init);
-    free(buf);
-    return 0;
+#endif
+    return run_median_d(kernel, lanes, s, out, n, m, row_stride, col_stride, out_row_stride,
+                        out_col_stride, width);
 }
 
 int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, int64_t row_stride,
@@ -268,34 +266,19 @@ int dafx_running_median_f32(const float *s, float *out, int64_t n, int64_t m, in
                             int64_t width) {
     if (n <= 0 || m <= 0) return 0;
     if (width < 1 || width % 2 == 0) return -1;
-    void *buf;
-    double *init;
-    if (scratch(width, &buf, &init)) return -2;
+    median_f_fn kernel = median_f4;
+    int64_t lanes = 4;
 #ifdef DAFX_HAVE_AVX2_PATH
     if (use_avx512()) {
-        const int64_t lanes = 16;
-#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
-    median_f16(a, b, nn, mm, rs, cs, ors, ocs, width, (vf16 *)buf, init)
-        DAFX_MEDIAN_DISPATCH(float, KERNEL);
-#undef KERNEL
+        kernel = median_f16;
+        lanes = 16;
     } else if (use_avx2()) {
-        const int64_t lanes = 8;
-#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
-    median_f8(a, b, nn, mm, rs, cs, ors, ocs, width, (vf8 *)buf, init)
-        DAFX_MEDIAN_DISPATCH(float, KERNEL);
-#undef KERNEL
-    } else
-#endif
-    {
-        const int64_t lanes = 4;
-#define KERNEL(a, b, nn, mm, rs, cs, ors, ocs) \
-    median_f4(a, b, nn, mm, rs, cs, ors, ocs, width, (vf4 *)buf, init)
-        DAFX_MEDIAN_DISPATCH(float, KERNEL);
-#undef KERNEL
+        kernel = median_f8;
+        lanes = 8;
     }
-    free(init);
-    free(buf);
-    return 0;
+#endif
+    return run_median_f(kernel, lanes, s, out, n, m, row_stride, col_stride, out_row_stride,
+                        out_col_stride, width);
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)

@@ -1301,8 +1301,8 @@ def stft_reduce(
 
     Frame ``t`` is ``x[first + t * hop :][:nperseg]`` (or ``x[starts[t]:][:nperseg]`` when
     ``starts`` is given: ``frames`` is then its length, ``first`` and ``hop`` are unused; zeros
-    outside ``x``), minus its mean when
-    ``detrend``, times ``window``, zero-padded to ``nfft`` (a power of two >= 8). With the
+    outside ``x``), minus its mean when ``detrend``, times ``window``, zero-padded to ``nfft``
+    (a power of two >= 8). With the
     one-sided power ``P[t, k] = c_k |X[t, k]| ** 2`` (``c`` = 1 at DC and Nyquist, else 2: the
     unscaled column of ``scipy.signal.spectrogram(..., scaling='spectrum')``), the result holds:
 

@@ -544,16 +544,15 @@ def bandwidth_array(
     ambiguous = np.zeros(n_frames, dtype=np.bool_)
     frames64 = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::overlap_step][:n_frames]
 
+    # Float64 spectra of frames to redo, in blocks: magnitudes from the lane FFT (8 blocks per
+    # call) with the C library and a power-of-two nperseg, else complex ones from scipy. DC is
+    # set to 0 either way (the mean removal only zeroes it).
+    lanes = use_native and nperseg >= 8 and nperseg & (nperseg - 1) == 0 and _common.use_native()
+    step = 8 * block_frames if lanes else block_frames
     boxcar = np.ones(nperseg)
 
     def exact_rows(rows: np.ndarray) -> None:
-        # Float64 spectra of these frames, in blocks: magnitudes from the lane FFT (8 blocks
-        # per call) with the C library and a power-of-two nperseg, else complex ones from
-        # scipy. DC is set to 0 either way (the mean removal only zeroes it).
         zero = np.zeros(n_frames)
-        lanes = use_native and nperseg >= 8 and nperseg & (nperseg - 1) == 0
-        lanes = lanes and _common.use_native()
-        step = 8 * block_frames if lanes else block_frames
         for lo in range(0, rows.shape[0], step):
             part = rows[lo : lo + step]
             if lanes:

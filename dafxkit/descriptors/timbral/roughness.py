@@ -115,6 +115,14 @@ def vassilakis_roughness(freqs: np.ndarray, levels: np.ndarray) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _grown(a, count, size):
+    # A copy of a[:count] in a new array of `size` values.
+    out = np.empty(size)
+    out[:count] = a[:count]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _frames_peaks(spec, freq, cthr, lo, span):
     # spec: (frames, bins) magnitudes; lo and span: the clip's smallest magnitude and range.
     # Returns the peaks of every frame, frame after frame, as (positions, levels, offsets,
@@ -138,13 +146,8 @@ def _frames_peaks(spec, freq, cthr, lo, span):
             lv = lv[has_position]
             pos = pos[has_position]
         if count + pos.shape[0] > positions.shape[0]:
-            size = 2 * (count + pos.shape[0])
-            grown = np.empty(size)
-            grown[:count] = positions[:count]
-            positions = grown
-            grown = np.empty(size)
-            grown[:count] = levels[:count]
-            levels = grown
+            positions = _grown(positions, count, 2 * (count + pos.shape[0]))
+            levels = _grown(levels, count, 2 * (count + pos.shape[0]))
         positions[count : count + pos.shape[0]] = pos
         levels[count : count + pos.shape[0]] = lv
         count += pos.shape[0]
