@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from dafxkit import load_effect
 from dafxkit.cli import app
+from dafxkit.cli.plugins import summarise_names
 from tests.conftest import FUZZ_SOURCE
 
 ENV = {"COLUMNS": "200"}  # rich wraps at 80 columns otherwise
@@ -59,6 +60,22 @@ def test_features_list(runner):
     result = invoke(runner, "features", "list")
     assert result.exit_code == 0
     assert "rms_dbfs" in result.stdout
+    assert "mfcc0_mean … mfcc19_mean (20)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "names, text",
+    [
+        (["a0", "a1", "a2", "b"], "a0 … a2 (3), b"),
+        (["x1_m", "x2_m"], "x1_m, x2_m"),  # two are written out
+        (["a1", "a2", "a4", "a5", "a6"], "a1, a2, a4 … a6 (3)"),
+        (["a0_m", "a1_m", "a2_s"], "a0_m, a1_m, a2_s"),  # the ends must match
+        (["brightness", "depth"], "brightness, depth"),
+        ([], ""),
+    ],
+)
+def test_feature_names_summarise_counting_runs(names, text):
+    assert summarise_names(names) == text
 
 
 def test_plugins_check_passes_on_a_clean_install(runner):

@@ -103,6 +103,29 @@ def test_timbral_table_for_brightness_and_depth(runner, wavs):
     assert "clip0.wav" in result.stdout and "clip1.wav" in result.stdout
 
 
+def test_a_table_too_wide_for_the_terminal_turns_to_one_column_per_file(runner, wavs):
+    # mfcc's 40 columns cannot be one row per file in 80 characters: one row per feature.
+    result = runner.invoke(
+        app, ["features", "extract", *map(str, wavs), "-f", "level,mfcc"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert "…" not in result.stdout  # no cell cut short
+    header = next(line for line in lines if "feature" in line)
+    assert header.index("clip0.wav") < header.index("clip1.wav")
+    labels = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    assert labels[:3] == ["rms_dbfs", "peak_dbfs", "crest_db"]
+    assert labels[-1] == "mfcc19_std" and len(labels) == 3 + 40
+    # In 30 characters each file gets its own table.
+    result = runner.invoke(
+        app, ["features", "extract", *map(str, wavs), "-f", "level"], env={"COLUMNS": "30"}
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("feature") == 2
+    assert max(map(len, result.stdout.splitlines())) <= 30
+
+
 def test_silence_gives_a_flag_not_a_crash(runner, tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(22050), 22050)

@@ -101,6 +101,56 @@ def _format_value(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4g}"
 
 
+def _table_width(widths: Sequence[int]) -> int:
+    """Characters a rich `Table` with these column contents needs (borders and padding)."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """One row per file when that fits the terminal; else one row per feature and one column
+    per file, in as many tables as the files need (e.g. mfcc's 40 columns, or a narrow
+    terminal)."""
+    if not rows:
+        return
+    names = [Path(r["file"]).name for r in rows]
+    cells = [[_format_value(r[c]) for c in columns] for r in rows]
+    flags = [r["flags"] for r in rows]
+    any_flags = any(flags)
+    widths = [max(len("file"), *map(len, names))]
+    widths += [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    if _table_width(widths) <= console.width:
+        table = Table()
+        table.add_column("file", no_wrap=True)
+        for c in columns:
+            table.add_column(c, justify="right", no_wrap=True)
+        if any_flags:
+            table.add_column("flags", overflow="fold")
+        for name, row, flag in zip(names, cells, flags, strict=True):
+            table.add_row(name, *row, *([flag] if any_flags else []))
+        console.print(table)
+        return
+    # Transposed: greedily as many file columns per table as fit (at least one).
+    label = max(len("feature"), *map(len, columns), len("flags") if any_flags else 0)
+    file_widths = [max(len(n), *map(len, row)) for n, row in zip(names, cells, strict=True)]
+    start = 0
+    while start < len(rows):
+        stop = start + 1
+        while stop < len(rows) and (
+            _table_width([label, *file_widths[start : stop + 1]]) <= console.width
+        ):
+            stop += 1
+        table = Table()
+        table.add_column("feature", no_wrap=True)
+        for name in names[start:stop]:
+            table.add_column(name, justify="right", overflow="fold")
+        for i, c in enumerate(columns):
+            table.add_row(c, *(row[i] for row in cells[start:stop]))
+        if any_flags:
+            table.add_row("flags", *flags[start:stop])
+        console.print(table)
+        start = stop
+
+
 @reports_errors
 def extract(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, ...).")],
@@ -165,17 +215,7 @@ def extract(
             progress.advance(task)
 
     if format == "table":
-        table = Table()
-        table.add_column("file", overflow="fold")
-        for c in columns:
-            table.add_column(c, justify="right")
-        any_flags = any(r["flags"] for r in rows)
-        if any_flags:
-            table.add_column("flags", overflow="fold")
-        for r in rows:
-            cells = [Path(r["file"]).name, *(_format_value(r[c]) for c in columns)]
-            table.add_row(*cells, *([r["flags"]] if any_flags else []))
-        console.print(table)
+        _print_table(rows, columns)
     else:
         text = io.StringIO()
         if format == "csv":

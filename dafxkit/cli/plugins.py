@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +13,10 @@ from dafxkit.cli._common import console, err_console, reports_errors
 from dafxkit.errors import MissingDependencyError, PluginError
 
 effects_app = typer.Typer(help="List and inspect installed effects.", no_args_is_help=True)
-features_app = typer.Typer(help="List installed feature extractors.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="List installed feature extractors; compute features of audio files.",
+    no_args_is_help=True,
+)
 encoders_app = typer.Typer(help="List installed audio encoders.", no_args_is_help=True)
 plugins_app = typer.Typer(
     help="Check that every installed plugin loads and runs.", no_args_is_help=True
@@ -98,6 +102,29 @@ def effects_show(
         console.print(f"identity at: {neutral}", highlight=False)
 
 
+_NUMBERED = re.compile(r"^(\D*)(\d+)(\D*)$")
+
+
+def summarise_names(names: tuple[str, ...] | list[str]) -> str:
+    """Names joined by commas, a run of three or more that only count up written as its ends:
+    ``mfcc0_mean … mfcc19_mean (20)``."""
+    parts: list[str] = []
+    i = 0
+    while i < len(names):
+        match = _NUMBERED.match(names[i])
+        j = i + 1
+        if match:
+            stem, first, tail = match.group(1), int(match.group(2)), match.group(3)
+            while j < len(names) and names[j] == f"{stem}{first + j - i}{tail}":
+                j += 1
+        if j - i >= 3:
+            parts.append(f"{names[i]} … {names[j - 1]} ({j - i})")
+        else:
+            parts += names[i:j]
+        i = j
+    return ", ".join(parts)
+
+
 @features_app.command("list")
 @reports_errors
 def features_list() -> None:
@@ -111,7 +138,7 @@ def features_list() -> None:
             broken += 1
             table.add_row(name, origin, "", error)
         else:
-            table.add_row(name, origin, ", ".join(fe.feature_names), fe.description)
+            table.add_row(name, origin, summarise_names(fe.feature_names), fe.description)
     console.print(table)
     _broken_note(broken)
 
