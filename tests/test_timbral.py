@@ -66,6 +66,20 @@ def test_threads_and_batching_do_not_change_values():
     np.testing.assert_array_equal(one, alone)
 
 
+@pytest.mark.parametrize("exponent", [-50, 60])
+def test_values_do_not_depend_on_the_level_over_float32s_range(timbral, exponent):
+    # The reference normalises every clip, so the level only decides the loudness gate.
+    # Brightness and depth transform in float32, whose powers overflow for a peak near 1e16.
+    clip = music(2.0, 44100, seed=3)[None]
+    values, flags = timbral.extract_with_flags(clip, 44100)
+    scaled, scaled_flags = timbral.extract_with_flags(clip * np.float32(2.0**exponent), 44100)
+    np.testing.assert_allclose(scaled, values, rtol=1e-9, atol=1e-9)
+    if exponent > 0:
+        np.testing.assert_array_equal(scaled_flags, flags)
+    else:  # below the loudness gate's -70 LUFS: flagged, computed all the same
+        assert (scaled_flags[0, :-1] & Flag.FALLBACK).all()
+
+
 def test_columns_pick_and_order_descriptors():
     clip = music(1.0, 44100)[None]
     full = Timbral().extract(clip, 44100)[0]

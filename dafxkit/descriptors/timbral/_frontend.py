@@ -454,10 +454,14 @@ class Analysis:
         scale = 1.0 / peak if peak > 0 else 1.0
         if peak > 0:
             hp *= scale  # in place: this analysis's own array
-        if not 1e-100 <= scale <= 1e100:
-            # Powers of the unscaled bands would underflow or overflow: scale them now.
-            bands *= scale
-            scale = 1.0
+        if not 2.0**-40 <= scale <= 2.0**40:
+            # Brightness and depth transform the bands in float32, whose powers overflow past
+            # about 1e38 (a peak near 1e16) and lose precision near 1e-38: bring the bands
+            # within a factor of two of the scaled signal's level by a power of two, which
+            # changes no value (every product is exact; powers keep their ratios).
+            factor = 2.0 ** round(math.log2(scale))
+            bands *= factor
+            scale /= factor
         return hp, bands, scale
 
     @property
