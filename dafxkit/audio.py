@@ -41,7 +41,8 @@ def validate_audio(audio: object, *, name: str = "audio", check_finite: bool = T
     ------
     AudioError
         If the array is not 3-D, has an empty axis, is not real floating point (integer PCM must
-        be scaled to [-1, 1] first), or holds NaN or infinity.
+        be scaled to [-1, 1] first), holds NaN or infinity, or holds a sample beyond float32's
+        range (about 3.4e38).
 
     Examples
     --------
@@ -78,7 +79,17 @@ def validate_audio(audio: object, *, name: str = "audio", check_finite: bool = T
         raise AudioError(
             f"{name} must not be empty; got shape {audio.shape} (batch, channels, samples)."
         )
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    try:
+        with np.errstate(over="raise"):
+            audio = np.ascontiguousarray(audio, dtype=np.float32)
+    except FloatingPointError:
+        # A finite float64 sample beyond float32's range would turn into infinity.
+        peak = float(np.max(np.abs(np.asarray(audio)[np.isfinite(audio)])))
+        raise AudioError(
+            f"{name} exceeds float32's range: its largest finite |sample| is {peak:.3g} "
+            f"(float32 ends at {float(np.finfo(np.float32).max):.3g}). dafxkit processes audio "
+            "in float32; scale it towards [-1, 1] first."
+        ) from None
     if check_finite and not _all_finite(audio):
         raise non_finite_error(audio, name=name)
     return audio
@@ -93,8 +104,8 @@ def non_finite_error(audio: np.ndarray, *, name: str = "audio", batch_index: int
     where = first if audio.ndim == 3 else (batch_index, *first)
     return AudioError(
         f"{name} holds {len(bad)} non-finite sample(s) (NaN or inf), the first at "
-        f"(batch, channel, sample) = {where}: {float(audio[first])!r}. Effects need finite "
-        "input."
+        f"(batch, channel, sample) = {where}: {float(audio[first])!r}. Effects and feature "
+        "extractors need finite input."
     )
 
 

@@ -141,6 +141,8 @@ def _audio(batch=2, channels=1, samples=64):
         (np.zeros((2, 1, 64), np.int16), r"floating point.*int16.*32768"),
         (np.zeros((2, 1, 64), np.complex64), r"floating point.*complex64"),
         (np.zeros((2, 0, 64), np.float32), r"must not be empty"),
+        # Finite float64 beyond float32's range: named as such, not as NaN or infinity.
+        (np.full((2, 1, 64), 1e50), r"exceeds float32's range.*1e\+50"),
     ],
 )
 def test_bad_audio_is_named(tilt, audio, message):
