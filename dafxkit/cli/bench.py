@@ -40,31 +40,23 @@ def effects(
     from dafxkit.bench.effects import PEERS, bench_effect
 
     names = effect or ["distortion"]
-    table = Table(
-        title=f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz, {batch} settings "
+    console.print(
+        f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz, {batch} settings "
         f"(median of up to {repeats}; {os.cpu_count()} CPU cores)",
-        title_justify="left",
+        highlight=False,
     )
-    for column in (
-        "effect",
-        "implementation",
-        "ms / batch",
-        "ms / clip",
-        "runs",
-        "x vs peer loop",
-        "x vs numpy ref",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("effect", "implementation") else "right"
-        )
     for name in names:
+        # One table per effect, printed as soon as it is measured; names are never cut.
         with console.status(f"timing {name} ..."):
             rows = bench_effect(name, batch, seconds, sample_rate, repeats, peer=peer)
         peer_ms = next((r.total_ms for r in rows if r.implementation.endswith("(loop)")), None)
         numpy_ms = next((r.total_ms for r in rows if r.implementation == "numpy"), None)
+        table = Table(title=name, title_justify="left", title_style="bold")
+        table.add_column("implementation", no_wrap=True)
+        for column in ("ms / batch", "ms / clip", "runs", "x vs peer loop", "x vs numpy ref"):
+            table.add_column(column, justify="right")
         for row in rows:
             table.add_row(
-                row.effect,
                 row.implementation,
                 f"{row.total_ms:.1f}",
                 f"{row.per_clip_ms(batch):.3f}",
@@ -73,9 +65,8 @@ def effects(
                 f"{numpy_ms / row.total_ms:.1f}" if numpy_ms else "-",
             )
         if peer and name not in PEERS:
-            table.add_row(name, "(no pedalboard equivalent)", "", "", "", "", "")
-        table.add_section()
-    console.print(table)
+            table.add_row("(no pedalboard equivalent)", "", "", "", "", "")
+        console.print(table)
 
 
 @bench_app.command("spsa")
@@ -107,9 +98,11 @@ def spsa(
     )
     for name in effect or ["distortion"]:
         # One table per effect, printed as soon as it is measured: the whole run takes minutes.
-        table = Table()
-        for column in ("effect", "K", "method", "ms / step", "x vs pedalboard loop", "x vs pool"):
-            table.add_column(column, justify="left" if column in ("effect", "method") else "right")
+        table = Table(title=name, title_justify="left", title_style="bold")
+        table.add_column("K", justify="right")
+        table.add_column("method", no_wrap=True)
+        for column in ("ms / step", "x vs pedalboard loop", "x vs pool"):
+            table.add_column(column, justify="right")
         for kk in k or [1, 4]:
             with console.status(f"timing {name}, K = {kk} ..."):
                 rows = bench_spsa(
@@ -126,7 +119,6 @@ def spsa(
             pool_ms = next((r.step_ms for r in rows if r.method == "process pool"), None)
             for row in rows:
                 table.add_row(
-                    row.effect,
                     str(row.k),
                     row.method,
                     f"{row.step_ms:.1f}",
@@ -164,15 +156,6 @@ def extract(
         raise DafxError(f"--what takes mfcc or timbral; got {', '.join(unknown)}")
     clips = load_workload(batch, seconds, sample_rate, audio)
     source = f"files from {audio}" if audio else "music-like test signals"
-    table = Table(
-        title=f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz ({source}; median of up "
-        f"to {repeats} interleaved rounds; {os.cpu_count()} CPU cores)",
-        title_justify="left",
-    )
-    for column in ("task", "implementation", "clips / run", "ms / clip", "clips / s", "x vs peer"):
-        table.add_column(
-            column, justify="left" if column in ("task", "implementation") else "right"
-        )
     rows = []
     if "mfcc" in chosen:
         with console.status("timing MFCC ..."):
@@ -180,6 +163,12 @@ def extract(
     if "timbral" in chosen:
         with console.status("timing timbral descriptors (the reference takes a while) ..."):
             rows += bench_timbral(clips, sample_rate, repeats, reference_clips=reference_clips)
+    console.print(
+        f"{batch} x {seconds:g} s mono clips at {sample_rate} Hz ({source}; median of up to "
+        f"{repeats} interleaved rounds; {os.cpu_count()} CPU cores)",
+        highlight=False,
+    )
+    # One table per task: it keeps the implementations' names whole in 80 columns.
     for task in dict.fromkeys(r.task for r in rows):
         group = [r for r in rows if r.task == task]
         # The peer: librosa given the whole batch for MFCC, timbral_models for descriptors.
@@ -187,14 +176,16 @@ def extract(
             (r for r in group if r.implementation.startswith(("librosa (batch", "timbral_models"))),
             None,
         )
+        table = Table(title=task, title_justify="left", title_style="bold")
+        table.add_column("implementation", no_wrap=True)
+        for column in ("clips", "ms / clip", "clips / s", "x vs peer"):
+            table.add_column(column, justify="right", no_wrap=True)
         for r in group:
             table.add_row(
-                task,
                 r.implementation,
                 str(r.clips),
                 f"{r.ms_per_clip:.2f}",
                 f"{r.clips_per_s:.1f}",
                 f"{r.clips_per_s / peer.clips_per_s:.1f}" if peer else "-",
             )
-        table.add_section()
-    console.print(table)
+        console.print(table)
