@@ -80,6 +80,26 @@ def test_values_do_not_depend_on_the_level_over_float32s_range(timbral, exponent
         assert (scaled_flags[0, :-1] & Flag.FALLBACK).all()
 
 
+def test_a_sparse_clip_whose_spectrum_is_flat_in_one_frame():
+    # Sixteen single samples in 0.4 s at 48 kHz: one of roughness' frames holds one impulse,
+    # and its flat spectrum's rounding ripple made a peak that cannot be interpolated (Numba
+    # raised ZeroDivisionError). The reference drops that peak as well: the same value.
+    at = [1456, 2613, 3285, 4779, 4867, 5179, 5445, 7786, 11893, 12655, 13552, 14333, 14735]
+    at += [16321, 16535, 19132]
+    values = [0.6415054798126221, 0.7750540375709534, 1.2792950868606567, 1.09321129322052]
+    values += [1.2992615699768066, 0.15296900272369385, 0.29847580194473267]
+    values += [0.4275786280632019, -0.6689380407333374, 1.5325783491134644]
+    values += [0.15633048117160797, -0.6937472820281982, -0.6036518216133118]
+    values += [-0.11610481888055801, -0.7725828886032104, -0.05991725996136665]
+    clip = np.zeros((1, 1, 19200), dtype=np.float32)
+    clip[0, 0, at] = values
+    out, flags = Timbral(threads=1).extract_with_flags(clip, 48000)
+    assert np.isfinite(out).all()
+    i = DESCRIPTORS.index("roughness")
+    assert out[0, i] == pytest.approx(81.13284739893183, abs=1e-9)  # timbral_models 0.4.0
+    assert flags[0, i] & Flag.FALLBACK  # a peak was left out
+
+
 def test_columns_pick_and_order_descriptors():
     clip = music(1.0, 44100)[None]
     full = Timbral().extract(clip, 44100)[0]

@@ -342,6 +342,19 @@ def test_detect_peaks_matches_reference(values, cthr):
     np.testing.assert_allclose(x, np.asarray(expected[2], dtype=float), rtol=1e-12)
 
 
+def test_a_peak_without_a_parabola_gets_no_position_instead_of_raising():
+    # Roughness picks peaks on the normalised spectrum and interpolates on the unprocessed one;
+    # a flat spectrum's rounding ripple can pick a peak whose unprocessed neighbours are
+    # collinear. The reference divides by zero there (value inf, position NaN); Numba raised.
+    idx, value, x = C.detect_peaks(
+        np.array([0.0, 0.5, 0.4, 0.0]),
+        freq=np.arange(4.0),
+        cthr=0.01,
+        unprocessed_array=np.array([1.0, 2.0, 3.0, 4.0]),
+    )
+    assert idx.tolist() == [1] and value.tolist() == [2.0] and x.size == 0
+
+
 # --------------------------------------------------------------------------------------------
 # Loudness and the prepared clip
 # --------------------------------------------------------------------------------------------

@@ -1086,7 +1086,16 @@ def _detect_peaks(array, unprocessed, freq, cthr, by_level):
             y0 = unprocessed[c - 1]
             ym = unprocessed[c - 2]
             yp = unprocessed[c]
-            p = (yp - ym) / (2 * (2 * y0 - yp - ym))
+            curvature = 2 * (2 * y0 - yp - ym)
+            if curvature == 0.0:
+                # No parabola (a flat spectrum's rounding ripple can pick such a peak, the
+                # unprocessed values collinear): the reference divides by zero and gets an
+                # infinite or NaN position; no position, as for a NaN p below.
+                values[i] = y0
+                positions[i] = np.nan
+                has_position[i] = False
+                continue
+            p = (yp - ym) / curvature
             values[i] = y0 - (0.25 * (ym - yp) * p)
             if p >= 0:
                 positions[i] = ((1 - p) * freq[c - 1]) + (p * freq[c])
