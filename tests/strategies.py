@@ -10,13 +10,14 @@ SAMPLE_RATES = st.sampled_from([22050, 44100, 48000])
 
 @st.composite
 def audio_batches(draw, max_batch=5, max_channels=2, max_samples=2000, max_amplitude=4.0):
-    """float32 (batch, channels, samples): noise, DC, silence, clicks or sines, any level."""
+    """float32 (batch, channels, samples): noise, DC, silence, clicks, sparse impulses or
+    sines, any level."""
     batch = draw(st.integers(1, max_batch))
     channels = draw(st.integers(1, max_channels))
     samples = draw(st.integers(1, max_samples))
     seed = draw(st.integers(0, 2**32 - 1))
     amplitude = draw(st.floats(0.0, max_amplitude))
-    kind = draw(st.sampled_from(["noise", "dc", "silence", "click", "sine"]))
+    kind = draw(st.sampled_from(["noise", "dc", "silence", "click", "sparse", "sine"]))
     rng = np.random.default_rng(seed)
     shape = (batch, channels, samples)
     if kind == "noise":
@@ -28,6 +29,9 @@ def audio_batches(draw, max_batch=5, max_channels=2, max_samples=2000, max_ampli
     elif kind == "click":
         x = np.zeros(shape)
         x[..., rng.integers(0, samples)] = 1.0
+    elif kind == "sparse":
+        # A few single samples: an analysis frame may hold one impulse (a flat spectrum).
+        x = rng.standard_normal(shape) * (rng.random(shape) < 0.002)
     else:
         t = np.arange(samples) / 44100.0
         x = np.broadcast_to(np.sin(2 * np.pi * rng.uniform(20, 15000) * t), shape)
