@@ -23,10 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from dafxkit._jit_cache import purge_stale
 from dafxkit.audio import non_finite_error, validate_audio, validate_sample_rate
 from dafxkit.descriptors.timbral._frontend import Analysis, Flag
 from dafxkit.errors import AudioError, DafxError
 from dafxkit.features import FeatureExtractor
+
+# This package's jitted functions call each other across files, which Numba's cache does not
+# track: drop the caches when any file changed, before a first call loads them.
+purge_stale(os.path.dirname(__file__))
 
 __all__ = ["DESCRIPTORS", "Flag", "Timbral", "describe_flags"]
 
