@@ -3,8 +3,8 @@
 Numba keys each cached function on its own source file's timestamp and size. A cached function
 that calls a jitted function of another file keeps the callee's old machine code when only that
 other file changes, as an editable install does after ``git pull``: the new code would silently
-not run. `purge_stale` drops every cached function of a package whenever any of its jitted
-sources changed since the caches were written.
+not run. `purge_stale` drops every cached function of a package whenever any of its source
+files changed since the caches were written.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def test_train_evaluate_apply(tmp_path):
     res = runner.invoke(app, ["train", "--config", str(cfg), "--steps", "3", "-o", str(run)])
     assert res.exit_code == 0, res.output
     assert "dataset_mean" in res.output and "oracle" in res.output
+    # One row per measure: every label whole in 80 columns ("MAE drive_…" before).
+    assert "MAE drive_db (dB)" in res.output and "MAE output_db (dB)" in res.output
     assert "steps = 3" in (run / "config.toml").read_text()  # the flag overrides the file
     assert json.loads((run / "summary.json").read_text())["step"] >= 2
     res = runner.invoke(app, ["evaluate", str(run), "--checkpoint", "last"])

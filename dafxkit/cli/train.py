@@ -90,20 +90,20 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
     methods = summary["methods"]
     units = summary["units"]
-    table = Table(title=f"held-out pairs: {summary['n_test']} ({summary['effect']})")
-    table.add_column("method")
-    table.add_column("MR-STFT", justify="right")
-    for name, unit in units.items():
-        table.add_column(f"MAE {name}" + (f" ({unit})" if unit else ""), justify="right")
     descriptors = list(methods["model"].get("descriptor_mae", {}))
+    # One column per method and one row per measure: a chain's many parameters add rows, so
+    # the table stays within the terminal's width.
+    table = Table(title=f"held-out pairs: {summary['n_test']} ({summary['effect']})")
+    table.add_column("lower is better", no_wrap=True)
+    for method in methods:
+        table.add_column(method, justify="right", no_wrap=True)
+    table.add_row("MR-STFT", *(f"{res['mrstft']:.4f}" for res in methods.values()))
+    for name, unit in units.items():
+        label = f"MAE {name}" + (f" ({unit})" if unit else "")
+        table.add_row(label, *(f"{res['param_mae'][name]:.4g}" for res in methods.values()))
     for name in descriptors:
-        table.add_column(f"Δ{name}", justify="right")
-    for method, res in methods.items():
         table.add_row(
-            method,
-            f"{res['mrstft']:.4f}",
-            *(f"{res['param_mae'][p]:.3g}" for p in units),
-            *(f"{res['descriptor_mae'][d]:.2f}" for d in descriptors),
+            f"Δ{name} (points)", *(f"{res['descriptor_mae'][name]:.2f}" for res in methods.values())
         )
     console.print(table)
     console.print(
