@@ -56,6 +56,16 @@ def test_effects_show_unknown_name_suggests(runner):
     assert "Did you mean 'distortion'" in result.stderr
 
 
+def test_help_reflows_docstring_paragraphs(runner):
+    # A docstring's line breaks are not the terminal's: "data-parallel\n under torchrun" was
+    # printed as two lines in a wide terminal.
+    result = invoke(runner, "--help")
+    assert result.exit_code == 0
+    assert "data-parallel under torchrun" in result.stdout
+    result = invoke(runner, "generate", "--help")
+    assert "complete shards are kept and only the missing ones are written" in result.stdout
+
+
 def test_features_list(runner):
     result = invoke(runner, "features", "list")
     assert result.exit_code == 0

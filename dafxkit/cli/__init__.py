@@ -14,6 +14,7 @@ app = typer.Typer(
     help="Learn to control audio effects with neural networks.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
 )
 app.add_typer(plugins.effects_app, name="effects")
 plugins.features_app.command("extract")(features.extract)
