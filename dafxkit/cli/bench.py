@@ -12,6 +12,12 @@ from rich.table import Table
 from dafxkit.cli._common import console, reports_errors
 from dafxkit.errors import DafxError
 
+
+def _titled_table(title: str) -> Table:
+    """A table of one effect's or task's timings, its name as a bold title above it."""
+    return Table(title=title, title_justify="left", title_style="bold")
+
+
 bench_app = typer.Typer(
     help="Measure throughput against peers (side by side, one run).", no_args_is_help=True
 )
@@ -51,7 +57,7 @@ def effects(
             rows = bench_effect(name, batch, seconds, sample_rate, repeats, peer=peer)
         peer_ms = next((r.total_ms for r in rows if r.implementation.endswith("(loop)")), None)
         numpy_ms = next((r.total_ms for r in rows if r.implementation == "numpy"), None)
-        table = Table(title=name, title_justify="left", title_style="bold")
+        table = _titled_table(name)
         table.add_column("implementation", no_wrap=True)
         for column in ("ms / batch", "ms / clip", "runs", "x vs peer loop", "x vs numpy ref"):
             table.add_column(column, justify="right")
@@ -98,7 +104,7 @@ def spsa(
     )
     for name in effect or ["distortion"]:
         # One table per effect, printed as soon as it is measured: the whole run takes minutes.
-        table = Table(title=name, title_justify="left", title_style="bold")
+        table = _titled_table(name)
         table.add_column("K", justify="right")
         table.add_column("method", no_wrap=True)
         for column in ("ms / step", "x vs pedalboard loop", "x vs pool"):
@@ -176,7 +182,7 @@ def extract(
             (r for r in group if r.implementation.startswith(("librosa (batch", "timbral_models"))),
             None,
         )
-        table = Table(title=task, title_justify="left", title_style="bold")
+        table = _titled_table(task)
         table.add_column("implementation", no_wrap=True)
         for column in ("clips", "ms / clip", "clips / s", "x vs peer"):
             table.add_column(column, justify="right", no_wrap=True)

@@ -1089,8 +1089,8 @@ def _detect_peaks(array, unprocessed, freq, cthr, by_level):
             curvature = 2 * (2 * y0 - yp - ym)
             if curvature == 0.0:
                 # No parabola (a flat spectrum's rounding ripple can pick such a peak, the
-                # unprocessed values collinear): the reference divides by zero and gets an
-                # infinite or NaN position; no position, as for a NaN p below.
+                # unprocessed values collinear): the reference divides by zero, an infinite
+                # or NaN p, and has no usable position for this peak.
                 values[i] = y0
                 positions[i] = np.nan
                 has_position[i] = False
@@ -1099,11 +1099,8 @@ def _detect_peaks(array, unprocessed, freq, cthr, by_level):
             values[i] = y0 - (0.25 * (ym - yp) * p)
             if p >= 0:
                 positions[i] = ((1 - p) * freq[c - 1]) + (p * freq[c])
-            elif p < 0:
+            else:
                 positions[i] = ((1 + p) * freq[c - 1]) - (p * freq[c - 2])
-            else:  # NaN p: the reference appends no position for this peak
-                positions[i] = np.nan
-                has_position[i] = False
         else:
             values[i] = unprocessed[c - 1]
             positions[i] = freq[c - 1]
