@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
+import soundfile as sf
 import typer
 from typer.testing import CliRunner
 
@@ -68,6 +70,14 @@ def test_train_evaluate_apply(tmp_path):
     assert "drive_db =" in res.output and out.is_file()
     res = runner.invoke(app, ["apply", str(run), str(wav), "--z", "0,1", "-o", str(out)])
     assert res.exit_code == 1 and "needs 4 values" in _text(res)
+    # A stereo file at another rate than the run's comes out stereo at its own rate.
+    stereo = tmp_path / "stereo.wav"
+    rng = np.random.default_rng(0)
+    sf.write(stereo, 0.1 * rng.standard_normal((12000, 2)), 24000)
+    res = runner.invoke(app, ["apply", str(run), str(stereo), "--z", "0,0,0,0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    info = sf.info(out)
+    assert (info.channels, info.samplerate, info.frames) == (2, 24000, 12000)
 
 
 @pytest.mark.parametrize(

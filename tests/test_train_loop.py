@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
+from dafxkit.errors import AudioError, DafxError
 from dafxkit.train import TrainConfig, evaluate, load_config, save_config, train
 from dafxkit.train.config import ConfigError
 from dafxkit.train.loop import apply, check_config
@@ -60,8 +62,38 @@ def test_run_folder_and_summary(tmp_path):
     x = torch.randn(1, 4000).numpy() * 0.1
     y, params = apply(run, x, 8000, reference=x)
     assert y.shape == (1, 4000) and set(params) == {"drive_db", "tone_hz", "mix", "output_db"}
-    with pytest.raises(Exception, match="8000 Hz"):
-        apply(run, x, 16000, reference=x)
+    _check_apply_any_rate_and_channels(run)
+
+
+def _check_apply_any_rate_and_channels(run):
+    """`apply` on a file unlike the run's clips: stereo, 16 kHz, a reference at 11.025 kHz."""
+    from dafxkit import registry
+    from dafxkit.data.sampler import resample
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    # A 6 kHz tone, above the run's 4 kHz Nyquist frequency, in the left channel only.
+    x = np.stack([0.3 * np.sin(2 * np.pi * 6000 * t), 0.1 * rng.standard_normal(16000)])
+    x = x.astype(np.float32)
+    ref = (0.2 * rng.standard_normal((1, 11025))).astype(np.float32)
+    y, params = apply(run, x, 16000, reference=ref, reference_rate=11025)
+    assert y.shape == x.shape and y.dtype == np.float32
+    # The parameters are the ones the mono mixes at the run's rate give ...
+    mono = x.mean(axis=0, keepdims=True)
+    _, at_run_rate = apply(
+        run, resample(mono, 16000, 8000), 8000, reference=resample(ref, 11025, 8000)
+    )
+    assert params == pytest.approx(at_run_rate, rel=1e-6)
+    # ... and the effect processed the file itself, at its rate, in both channels.
+    fx = registry.load_effect("distortion")
+    theta = fx.settings(**params)[None]
+    assert np.allclose(y, fx(x[None], theta, 16000)[0], atol=1e-5)
+    tone = np.abs(np.fft.rfft(y[0]))[6000]  # 1 Hz bins: the tone's bin
+    assert tone > 100 * np.median(np.abs(np.fft.rfft(y[0])))
+    with pytest.raises(AudioError, match="reference"):
+        apply(run, x, 16000, reference=np.full((1, 100), np.nan, dtype=np.float32))
+    with pytest.raises(DafxError, match="whole number of Hz"):
+        apply(run, x, 16000.5, reference=ref)
 
 
 def test_resume_matches_uninterrupted(tmp_path):

@@ -261,13 +261,18 @@ def apply(
     depth: Annotated[float | None, typer.Option(help="Depth change (descriptor mode).")] = None,
     z: Annotated[str | None, typer.Option(help="Point of the control space: v1,v2,…")] = None,
 ) -> None:
-    """Process a file with a trained controller; prints the parameters in physical units."""
+    """Process a file with a trained controller; prints the parameters in physical units.
+
+    Files at any sample rate and with any number of channels work: the encoder hears their
+    mono mix resampled to the run's rate, and the effect processes the file itself, at its own
+    rate and in all its channels. The output keeps the input's rate and channels.
+    """
     from dafxkit.audio import read_audio, write_audio
     from dafxkit.errors import DafxError
     from dafxkit.train.loop import apply as run_apply
 
     x, rate = read_audio(audio_in)
-    ref = read_audio(reference)[0] if reference is not None else None
+    ref, ref_rate = read_audio(reference) if reference is not None else (None, None)
     change = None
     if brightness is not None or depth is not None:
         change = {k: v for k, v in (("brightness", brightness), ("depth", depth)) if v is not None}
@@ -277,7 +282,9 @@ def apply(
             zs = [float(v) for v in z.split(",")]
         except ValueError:
             raise DafxError(f"--z expects comma-separated numbers; got {z!r}") from None
-    y, params = run_apply(run, x, rate, reference=ref, descriptor_change=change, z=zs)
+    y, params = run_apply(
+        run, x, rate, reference=ref, reference_rate=ref_rate, descriptor_change=change, z=zs
+    )
     for name, value in params.items():
         console.print(f"{name} = {value:.4g}")
     write_audio(output, y, rate)

@@ -522,6 +522,7 @@ def apply(
     sample_rate: int,
     *,
     reference: np.ndarray | None = None,
+    reference_rate: int | None = None,
     descriptor_change: dict[str, float] | None = None,
     z: list[float] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
@@ -530,19 +531,29 @@ def apply(
     Exactly one of ``reference`` (reference mode), ``descriptor_change`` (descriptor mode: the
     wanted change of each descriptor, on its own scale) or ``z`` (a point of the control space)
     chooses the parameters. Returns the processed audio and the physical parameter values.
+
+    The encoder hears the clip (and ``reference``, at ``reference_rate``, default
+    ``sample_rate``) as it was trained: mixed to mono and resampled to the run's rate. The
+    effect then runs on ``audio`` itself, at its own rate and with all its channels: the
+    parameters are physical (dB, Hz, ms), so nothing above the run's Nyquist frequency and no
+    channel is lost.
     """
+    from dafxkit.audio import validate_sample_rate
+    from dafxkit.data.sampler import resample
+
     config, system, _ = load_run(run)
-    if sample_rate != config.sample_rate:
-        raise DafxError(
-            f"the input is at {sample_rate} Hz but the run was trained at {config.sample_rate} "
-            "Hz; resample it first"
-        )
     given = sum(v is not None for v in (reference, descriptor_change, z))
     if given != 1:
         raise DafxError("give exactly one of a reference, descriptor changes or z")
-    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-    if x.shape[1] != config.channels:
-        x = x.mean(dim=1, keepdim=True).expand(1, config.channels, -1).contiguous()
+    rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
+    audio = _as_clip(audio, "audio")
+
+    def heard(clip: np.ndarray, clip_rate: int) -> torch.Tensor:
+        # What the encoder was trained on: the mono mix at the run's rate, in its channels.
+        mono = clip.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+        mono = resample(mono, clip_rate, config.sample_rate)
+        return torch.from_numpy(mono)[None].expand(1, config.channels, -1).contiguous()
+
     with torch.no_grad():
         if z is not None:
             if len(z) != system.controller.z_dim:
@@ -553,10 +564,11 @@ def apply(
                 raise DafxError(
                     "this run was trained in descriptor mode: give --brightness/--depth"
                 )
-            ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))[None]
-            ref = ref.mean(dim=1, keepdim=True).expand(1, config.channels, -1).contiguous()
-            out = system.controller(system.encoder(x), system.encoder(ref), sample=False)
-            params = out["params"]
+            ref_rate = rate if reference_rate is None else reference_rate
+            ref_rate = _whole_hz(validate_sample_rate(ref_rate), "reference_rate")
+            x = system.encoder(heard(audio, rate))
+            ref = system.encoder(heard(_as_clip(reference, "reference"), ref_rate))
+            params = system.controller(x, ref, sample=False)["params"]
         else:
             if config.mode != "descriptor":
                 raise DafxError("this run was trained in reference mode: give --reference")
@@ -571,9 +583,28 @@ def apply(
                 [[descriptor_change.get(d, 0.0) / DESCRIPTOR_SCALE for d in config.descriptors]],
                 dtype=torch.float32,
             )
-            params = system.controller(system.encoder(x), cond, sample=False)["params"]
-        y = system.layer(x, params)
-    physical = {
-        k: float(v[0]) for k, v in system.layer.effect.denormalise(params.double().numpy()).items()
-    }
-    return y[0].numpy(), physical
+            params = system.controller(system.encoder(heard(audio, rate)), cond, sample=False)
+            params = params["params"]
+    effect = system.layer.effect
+    theta = params.double().numpy()
+    y = effect(audio[None], theta, rate)
+    physical = {k: float(v[0]) for k, v in effect.denormalise(theta).items()}
+    return y[0], physical
+
+
+def _whole_hz(rate: float, name: str) -> int:
+    if rate != int(rate):
+        raise DafxError(f"{name} must be a whole number of Hz; got {rate}")
+    return int(rate)
+
+
+def _as_clip(audio: np.ndarray, name: str) -> np.ndarray:
+    # (channels, samples) float32, checked as effects check their input.
+    from dafxkit.audio import validate_audio
+
+    audio = np.asarray(audio)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2:
+        raise DafxError(f"{name} must be (channels, samples) or (samples,); got {audio.shape}")
+    return validate_audio(audio[None], name=name)[0]
