@@ -260,3 +260,36 @@ def test_bench_extract_times_every_implementation_side_by_side():
         assert "librosa (batch" in result.output
     if importlib.util.find_spec("timbral_models") is not None:
         assert "timbral_mo" in result.output
+
+
+def _readme_command_lines() -> list[str]:
+    """Every ``dafxkit …`` command shown in the README's code blocks, comments dropped."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```(?:console|bash)\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r";|\s&\s|\s&$|&&", line.split("  #")[0]):
+                found = re.search(r"(?:^|[\s/])dafxkit (.*)", part.strip())
+                if found:
+                    commands.append(found.group(1).strip())
+    return commands
+
+
+README_COMMANDS = _readme_command_lines()
+
+
+def test_readme_shows_commands():
+    assert len(README_COMMANDS) >= 25, README_COMMANDS  # the parser still finds them
+
+
+@pytest.mark.parametrize("line", README_COMMANDS)
+def test_every_readme_command_line_parses(runner, line):
+    """Each command the README shows names real subcommands and options (parsed, not run)."""
+    import shlex
+
+    args = shlex.split(line.replace("$i", "0"))
+    result = invoke(runner, *args, "--help")
+    assert result.exit_code == 0, f"dafxkit {line}\n{result.output}"

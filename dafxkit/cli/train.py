@@ -115,7 +115,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @reports_errors
 def train(
     effect: Annotated[
-        list[str] | None, typer.Option("--effect", help="Effect; repeat for a chain.")
+        list[str] | None, typer.Option("--effect", "-e", help="Effect; repeat for a chain.")
     ] = None,
     data: Annotated[
         str | None, typer.Option(help="Source URI: synthetic, folder:P, musdb:P.")
@@ -203,7 +203,7 @@ def train_vae(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write.")] = Path("vae.pt"),
     data: Annotated[str | None, typer.Option(help="Source URI.")] = None,
     effect: Annotated[
-        list[str] | None, typer.Option("--effect", help="Effect(s) for the effected clips.")
+        list[str] | None, typer.Option("--effect", "-e", help="Effect(s) for the effected clips.")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
     sample_rate: Annotated[int | None, typer.Option(help="Clip sample rate (Hz).")] = None,
