@@ -147,3 +147,8 @@ def test_train_lets_idle_openmp_threads_sleep_unless_told_otherwise(tmp_path, mo
     res = runner.invoke(app, ["train", "--config", str(cfg), "-o", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
     assert os.environ["OMP_WAIT_POLICY"] == (preset or "PASSIVE")
+
+
+def test_summary_line_says_higher_when_the_model_loses():
+    assert commands._relative(0.525) == "52.5 % lower"
+    assert commands._relative(-0.041) == "4.1 % higher"  # was "-4.1 % lower"

@@ -107,9 +107,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(
-        f"model vs random: {100 * summary['improvement_vs_random']:.1f} % lower; "
-        f"vs dataset mean: {100 * summary['improvement_vs_dataset_mean']:.1f} % lower"
+        f"model's MR-STFT vs random: {_relative(summary['improvement_vs_random'])}; "
+        f"vs dataset mean: {_relative(summary['improvement_vs_dataset_mean'])}"
     )
+
+
+def _relative(improvement: float) -> str:
+    """``0.25`` -> "25.0 % lower", ``-0.04`` -> "4.0 % higher"."""
+    return f"{100 * abs(improvement):.1f} % {'lower' if improvement >= 0 else 'higher'}"
 
 
 @reports_errors
