@@ -35,6 +35,11 @@ class FeatureExtractor(abc.ABC):
         True when the constructor takes ``columns=`` (a subset of `feature_names`) and then
         computes only those, so ``dafxkit features extract --feature brightness`` can ask for
         one column of a larger extractor without paying for the rest.
+    thread_safe : bool
+        True when one instance may `extract` in several threads at once (its kernels release
+        the GIL and it keeps no unguarded state), so ``dafxkit features extract`` describes
+        several files at a time with it. Otherwise its calls take turns (the files are still
+        read in parallel).
     """
 
     name: ClassVar[str] = ""
@@ -42,6 +47,7 @@ class FeatureExtractor(abc.ABC):
     description: ClassVar[str] = ""
     nan_on_failure: ClassVar[bool] = False
     selectable: ClassVar[bool] = False
+    thread_safe: ClassVar[bool] = False
 
     @abc.abstractmethod
     def compute(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:

@@ -149,3 +149,94 @@ def test_bad_format_is_rejected(runner, wavs):
     result = invoke(runner, "features", "extract", wavs[0], "--format", "xml")
     assert result.exit_code == 1
     assert "--format must be table, csv or json" in result.stderr
+
+
+# An extractor that records how many threads are inside `compute` at once.
+TURNS_SOURCE = """
+import threading, time
+import numpy as np
+from dafxkit.features import FeatureExtractor
+
+inside = 0
+most = 0
+lock = threading.Lock()
+
+class Turns(FeatureExtractor):
+    name = "turns"
+    feature_names = ("most_inside",)
+
+    def compute(self, audio, sample_rate):
+        global inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.02)
+        with lock:
+            inside -= 1
+        return np.full((audio.shape[0], 1), float(most))
+"""
+
+
+def test_a_folder_stands_for_its_audio_files_in_order(runner, tmp_path):
+    root = tmp_path / "music"
+    (root / "b").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    gains = {"b/2.wav": 0.1, "a.flac": 0.5, "b/10.wav": 0.01, "c.wav": 0.2}
+    for name, gain in gains.items():
+        sf.write(root / name, gain * music(0.5, 22050, seed=3)[0], 22050)
+    sf.write(root / ".hidden" / "x.wav", np.zeros(100), 22050)
+    (root / "cover.jpg").write_bytes(b"\xff\xd8 not audio")
+    (root / "notes.txt").write_text("not audio either")
+    result = invoke(
+        runner, "features", "extract", root, "-f", "rms_dbfs", "--format", "csv", "-j", "3"
+    )
+    assert result.exit_code == 0, result.output  # other files are left out quietly
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    names = sorted(gains)  # a.flac, b/10.wav, b/2.wav, c.wav
+    assert [r["file"] for r in rows] == [str(root / n) for n in names]
+    rms = np.array([float(r["rms_dbfs"]) for r in rows])
+    want = np.array([20 * np.log10(gains[n]) for n in names])
+    assert np.allclose(rms - rms[0], want - want[0], atol=0.01)  # each row is its own file
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke(runner, "features", "extract", empty, "-f", "level")
+    assert result.exit_code == 1 and "no audio files under" in result.stderr
+
+
+def test_files_are_described_in_parallel_and_keep_their_order(runner, tmp_path):
+    paths = []
+    for i in range(12):
+        paths.append(tmp_path / f"{i:02d}.wav")
+        sf.write(paths[-1], 0.9**i * music(0.3, 22050, seed=i)[0], 22050)
+    outputs = {}
+    for jobs in ("1", "4"):
+        result = invoke(
+            runner,
+            "features",
+            "extract",
+            *paths,
+            "-f",
+            "timbral,level",
+            "--format",
+            "csv",
+            "-j",
+            jobs,
+        )
+        assert result.exit_code == 0, result.output
+        outputs[jobs] = result.stdout
+    assert outputs["1"] == outputs["4"]
+    rows = list(csv.DictReader(io.StringIO(outputs["4"])))
+    assert [r["file"] for r in rows] == [str(p) for p in paths]
+
+
+def test_an_extractor_not_declared_thread_safe_takes_turns(runner, wavs, fake_dists):
+    fake_dists.add(
+        "turnsfx", {"dafxkit.features": {"turns": "turns_mod:Turns"}}, {"turns_mod": TURNS_SOURCE}
+    )
+    many = [*wavs] * 4
+    result = invoke(
+        runner, "features", "extract", *many, "-f", "turns", "--format", "csv", "-j", "4"
+    )
+    assert result.exit_code == 0, result.output
+    most = {float(r["most_inside"]) for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert most == {1.0}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -97,6 +102,22 @@ def _build(request: _Request) -> tuple[Any, list[str]]:
     return extractor, list(request.columns)
 
 
+def _expand(files: Sequence[Path]) -> list[Path]:
+    """The files to describe: each folder replaced by the audio files under it."""
+    from dafxkit.data.sources import audio_files_under
+
+    paths: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            found = audio_files_under(path)
+            if not found:
+                raise DafxError(f"no audio files under {path}")
+            paths += found
+        else:
+            paths.append(path)
+    return paths
+
+
 def _format_value(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4g}"
 
@@ -169,8 +190,16 @@ def extract(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write csv/json here instead.")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Files described at a time (0: CPU count).")
+    ] = 0,
 ) -> None:
-    """Compute features of audio files: one row per file."""
+    """Compute features of audio files: one row per file.
+
+    A folder stands for every file in it and its subfolders (sorted); files libsndfile cannot
+    read are skipped with a message, and the exit status is then 1. Several files are read
+    and described at a time (--jobs); rows keep the order of the files.
+    """
     if format not in ("table", "csv", "json"):
         raise DafxError(f"--format must be table, csv or json; got {format!r}")
     if output is not None and format == "table":
@@ -179,23 +208,19 @@ def extract(
     columns = [c for _, keep in plan for c in keep]
     if len(set(columns)) != len(columns):  # the same feature from two extractors
         columns = [f"{fe.name}:{c}" for fe, keep in plan for c in keep]
+    paths = _expand(files)
+    # Extractors that are not thread-safe take turns; reading files never waits for them.
+    locks = {id(fe): threading.Lock() for fe, _ in plan if not getattr(fe, "thread_safe", False)}
 
-    rows: list[dict[str, Any]] = []
-    failed = 0
-    with Progress(console=err_console, transient=True, disable=len(files) < 4) as progress:
-        task = progress.add_task("extracting", total=len(files))
-        for path in files:
-            record: dict[str, Any] = {"file": str(path)}
-            try:
-                audio, rate = read_audio(path)
-            except DafxError as exc:
-                err_console.print(f"[yellow]skipped {path}: {exc}[/]")
-                failed += 1
-                progress.advance(task)
-                continue
-            values: list[float] = []
-            flags: list[str] = []
-            for fe, keep in plan:
+    def describe(path: Path) -> dict[str, Any] | str:
+        try:
+            audio, rate = read_audio(path)
+        except DafxError as exc:
+            return f"skipped {path}: {exc}"
+        values: list[float] = []
+        flags: list[str] = []
+        for fe, keep in plan:
+            with locks.get(id(fe)) or contextlib.nullcontext():
                 if hasattr(fe, "extract_with_flags"):
                     from dafxkit.descriptors.timbral import describe_flags
 
@@ -207,12 +232,31 @@ def extract(
                     ]
                 else:
                     out = fe.extract(audio[None], rate)
-                by_name = dict(zip(fe.feature_names, out[0], strict=True))
-                values += [float(by_name[c]) for c in keep]
-            record.update(zip(columns, values, strict=True))
-            record["flags"] = " ".join(flags)
-            rows.append(record)
-            progress.advance(task)
+            by_name = dict(zip(fe.feature_names, out[0], strict=True))
+            values += [float(by_name[c]) for c in keep]
+        return {
+            "file": str(path),
+            **dict(zip(columns, values, strict=True)),
+            "flags": " ".join(flags),
+        }
+
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    workers = min(jobs or os.cpu_count() or 1, max(len(paths), 1))
+    pool = ThreadPoolExecutor(workers)
+    try:
+        with Progress(console=err_console, transient=True, disable=len(paths) < 4) as progress:
+            task = progress.add_task("extracting", total=len(paths))
+            for result in pool.map(describe, paths):
+                if isinstance(result, str):
+                    err_console.print(f"[yellow]{escape(result)}[/]")
+                    failed += 1
+                else:
+                    rows.append(result)
+                progress.advance(task)
+    finally:
+        # On an error or Ctrl-C, files not yet started are dropped, not described.
+        pool.shutdown(wait=True, cancel_futures=True)
 
     if format == "table":
         _print_table(rows, columns)
@@ -237,5 +281,5 @@ def extract(
             partial.replace(output)
             err_console.print(f"wrote {len(rows)} row(s) to {output}")
     if failed:
-        err_console.print(f"[yellow]{failed} of {len(files)} file(s) could not be read[/]")
+        err_console.print(f"[yellow]{failed} of {len(paths)} file(s) could not be read[/]")
         raise typer.Exit(code=1)

@@ -284,6 +284,11 @@ def _walk_files(root: Path):
                 yield Path(directory) / name
 
 
+def audio_files_under(root: Path) -> list[Path]:
+    """Files under ``root`` (recursively, sorted; hidden ones ignored) with an audio suffix."""
+    return sorted(p for p in _walk_files(root) if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__

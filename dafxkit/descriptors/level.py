@@ -20,6 +20,7 @@ class Level(FeatureExtractor):
     name = "level"
     description = "RMS level, peak level and crest factor in dB"
     feature_names = ("rms_dbfs", "peak_dbfs", "crest_db")
+    thread_safe = True
 
     def compute(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         flat = audio.reshape(audio.shape[0], -1).astype(np.float64)

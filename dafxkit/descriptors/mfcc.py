@@ -661,6 +661,7 @@ class MFCC(FeatureExtractor):
 
     name = "mfcc"
     description = "mean and standard deviation over time of each MFCC (librosa's definition)"
+    thread_safe = True
 
     def __init__(
         self,

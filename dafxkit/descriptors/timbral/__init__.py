@@ -18,6 +18,7 @@ import collections
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,6 +37,10 @@ purge_stale(os.path.dirname(__file__))
 __all__ = ["DESCRIPTORS", "Flag", "Timbral", "describe_flags"]
 
 log = logging.getLogger(__name__)
+
+# Guards `Timbral.flag_counts`: one extractor may run in several threads at once (a module
+# lock, not one per instance, so extractors stay picklable for worker processes).
+_COUNTS_LOCK = threading.Lock()
 
 #: Descriptor name → module in this package defining a function of the same name.
 DESCRIPTORS: tuple[str, ...] = (
@@ -86,6 +91,7 @@ class Timbral(FeatureExtractor):
     description = "Audio Commons timbral descriptors (brightness, depth, hardness, ...), fast"
     feature_names = DESCRIPTORS
     selectable = True
+    thread_safe = True
 
     def __init__(
         self,
@@ -188,7 +194,8 @@ class Timbral(FeatureExtractor):
                 if f.name and flags[row, col] & f:
                     flagged[(self.feature_names[col], f.name)] += 1
         if flagged:
-            self.flag_counts.update(flagged)
+            with _COUNTS_LOCK:
+                self.flag_counts.update(flagged)
             summary = ", ".join(f"{d} {f}: {n}" for (d, f), n in sorted(flagged.items()))
             rows = int(np.count_nonzero(flags.any(axis=1)))
             log.info("timbral: %d of %d clips flagged (%s)", rows, len(flags), summary)
