@@ -177,6 +177,60 @@ def test_process_missing_or_corrupt_input(runner, tmp_path):
     assert result.exit_code == 1 and "cannot read audio file" in result.stderr
 
 
+def test_process_a_folder_and_files_into_a_folder(runner, tmp_path, rng):
+    """Several inputs: each result under -o keeps its name, sub-path, format, rate, channels."""
+    music = tmp_path / "music"
+    (music / "album").mkdir(parents=True)
+    clips = {
+        music / "album" / "a.flac": (rng.uniform(-0.5, 0.5, (2, 3000)), 44100),
+        music / "b.wav": (rng.uniform(-0.5, 0.5, (1, 2000)), 22050),
+        tmp_path / "c.wav": (rng.uniform(-0.5, 0.5, (1, 1000)), 16000),
+    }
+    for path, (audio, rate) in clips.items():
+        sf.write(path, audio.T, rate, subtype="FLOAT" if path.suffix == ".wav" else None)
+    (music / "cover.jpg").write_bytes(b"\xff\xd8 not audio")  # left out quietly
+    out = tmp_path / "out"
+    args = ["process", str(music), str(tmp_path / "c.wav"), "-e", "gain", "-p", "gain_db=-6"]
+    result = invoke(runner, *args, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 file(s)" in result.stdout
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert written == {"album/a.flac", "b.wav", "c.wav"}
+    for path, (audio, rate) in clips.items():
+        name = path.relative_to(music) if path.is_relative_to(music) else path.name
+        got, got_rate = sf.read(out / name, always_2d=True)
+        assert got_rate == rate and got.shape == audio.T.shape
+        np.testing.assert_allclose(got.T, audio * 10 ** (-6 / 20), atol=1e-4)  # FLAC: 16-bit
+
+
+def test_process_many_skips_bad_files_and_refuses_clashes(runner, tmp_path, rng):
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, rng.uniform(-0.5, 0.5, 500), 8000)
+    bad.write_bytes(b"RIFF....WAVEjunk")
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full(100, np.nan), 8000, subtype="FLOAT")
+    out = tmp_path / "out"
+    result = invoke(runner, "process", str(good), str(bad), str(nan), "-e", "gain", "-o", str(out))
+    assert result.exit_code == 1
+    assert "bad.wav" in result.stderr and "nan.wav" in result.stderr
+    assert "2 of 3 file(s) could not be processed" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["good.wav"]
+    # Two inputs with one name, an output over an input, -o an existing file: refused first.
+    other = tmp_path / "sub"
+    other.mkdir()
+    sf.write(other / "good.wav", rng.uniform(-0.5, 0.5, 500), 8000)
+    clash = tmp_path / "clash"
+    result = invoke(
+        runner, "process", str(good), str(other / "good.wav"), "-e", "gain", "-o", str(clash)
+    )
+    assert result.exit_code == 1 and "would both be written to" in result.stderr
+    assert not clash.exists()
+    result = invoke(runner, "process", str(other), "-e", "gain", "-o", str(other))
+    assert result.exit_code == 1 and "would overwrite an input" in result.stderr
+    result = invoke(runner, "process", str(other), "-e", "gain", "-o", str(good))
+    assert result.exit_code == 1 and "-o must be a folder" in result.stderr
+
+
 def test_example_audio_then_process(runner, tmp_path):
     clip = tmp_path / "example.wav"
     assert invoke(runner, "example-audio", str(clip), "--seconds", "1").exit_code == 0

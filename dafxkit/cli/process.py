@@ -1,4 +1,4 @@
-"""`dafxkit process` (run one effect over an audio file) and `dafxkit example-audio`."""
+"""`dafxkit process` (run an effect over audio files) and `dafxkit example-audio`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,29 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from dafxkit import registry
 from dafxkit.audio import read_audio, write_audio
-from dafxkit.cli._common import console, parse_assignments, reports_errors
+from dafxkit.cli._common import console, err_console, parse_assignments, reports_errors
 from dafxkit.errors import AudioError
+
+_CLIPPING_HINT = "[yellow]the output peaks above full scale and this format may clip it[/]"
+#: Formats that store floats, so nothing above full scale is clipped.
+_FLOAT_SUFFIXES = (".wav", ".aiff", ".aif", ".caf", ".w64", ".rf64")
 
 
 @reports_errors
 def process(
-    input: Annotated[Path, typer.Argument(help="Audio file to process (WAV, FLAC, OGG, ...).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Audio files (WAV, FLAC, OGG, ...) or folders of them to process.",
+            show_default=False,
+        ),
+    ],
     effect: Annotated[
         list[str],
         typer.Option(
@@ -28,7 +40,14 @@ def process(
             "parameters are then named member.param (e.g. distortion.drive_db).",
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file for one input file; otherwise a folder (made if missing).",
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -42,20 +61,109 @@ def process(
         typer.Option(help="Force a backend (c, numba, numpy); default: the fastest available."),
     ] = None,
 ) -> None:
-    """Apply an effect to an audio file, parameters given in physical units by name."""
+    """Apply an effect to audio files, parameters given in physical units by name.
+
+    One input file and an output that is not a folder: the result goes to that file. Otherwise
+    the output is a folder and each result keeps its file's name (and its path below a folder
+    given as input), format, channels and sample rate; files that cannot be read or hold NaN
+    or infinity are skipped and named, and the exit status is then 1.
+    """
     fx = registry.load_effect(">".join(effect))
     values = parse_assignments(param or [])
     settings = fx.settings(1, **values)
-    if input.resolve() == output.resolve():
-        raise AudioError(f"output {output} would overwrite the input; choose another path")
-    audio, rate = read_audio(input)
     chosen = fx.resolve_backend(backend)
+    if len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir():
+        if inputs[0].resolve() == output.resolve():
+            raise AudioError(f"output {output} would overwrite the input; choose another path")
+        audio, rate = read_audio(inputs[0])
+        start = time.perf_counter()
+        processed = fx(audio[None], settings, rate, backend=chosen)[0]
+        elapsed_ms = 1e3 * (time.perf_counter() - start)
+        write_audio(output, processed, rate)
+        console.print(f"{fx.name}: {chosen} backend, {elapsed_ms:.1f} ms", highlight=False)
+        _print_settings(fx, settings)
+        peak = float(np.max(np.abs(processed)))
+        console.print(
+            f"wrote {output} ({audio.shape[0]} ch, {audio.shape[1] / rate:.2f} s at {rate} Hz, "
+            f"peak {20 * np.log10(max(peak, 1e-12)):+.1f} dBFS)",
+            highlight=False,
+        )
+        if peak > 1.0 and output.suffix.lower() not in _FLOAT_SUFFIXES:
+            console.print(_CLIPPING_HINT)
+        return
+    jobs = _batch_jobs(inputs, output)
+    output.mkdir(parents=True, exist_ok=True)
+    _print_settings(fx, settings)
+    failed: list[str] = []
+    clipped = 0
+    seconds = 0.0
     start = time.perf_counter()
-    processed = fx(audio[None], settings, rate, backend=chosen)[0]
-    elapsed_ms = 1e3 * (time.perf_counter() - start)
-    write_audio(output, processed, rate)
+    with Progress(console=err_console, transient=True, disable=len(jobs) < 4) as progress:
+        task = progress.add_task("processing", total=len(jobs))
+        for source, target in jobs:
+            try:
+                audio, rate = read_audio(source)
+                processed = fx(audio[None], settings, rate, backend=chosen)[0]
+            except AudioError as exc:  # unreadable, or NaN / inf samples
+                err_console.print(f"[yellow]skipped {escape(str(source))}: {escape(str(exc))}[/]")
+                failed.append(str(source))
+                progress.advance(task)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_audio(target, processed, rate)
+            seconds += audio.shape[1] / rate
+            if float(np.max(np.abs(processed))) > 1.0 and target.suffix.lower() not in (
+                _FLOAT_SUFFIXES
+            ):
+                clipped += 1
+            progress.advance(task)
+    done = len(jobs) - len(failed)
+    console.print(
+        f"{fx.name}: {chosen} backend; wrote {done} file(s) ({seconds:.1f} s of audio) to "
+        f"{output} in {time.perf_counter() - start:.1f} s",
+        highlight=False,
+    )
+    if clipped:
+        console.print(f"{clipped} file(s): " + _CLIPPING_HINT)
+    if failed:
+        err_console.print(f"[yellow]{len(failed)} of {len(jobs)} file(s) could not be processed[/]")
+        raise typer.Exit(code=1)
 
-    console.print(f"{fx.name}: {chosen} backend, {elapsed_ms:.1f} ms", highlight=False)
+
+def _batch_jobs(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs for several inputs written under the folder ``output``;
+    refuses outputs that would overwrite an input or each other, before anything is written."""
+    from dafxkit.data.sources import audio_files_under
+
+    if output.exists() and not output.is_dir():
+        raise AudioError(
+            f"output {output} is a file; with several inputs or a folder, -o must be a folder"
+        )
+    jobs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            found = audio_files_under(item)
+            if not found:
+                raise AudioError(f"no audio files under {item}")
+            jobs += [(path, output / path.relative_to(item)) for path in found]
+        else:
+            jobs.append((item, output / item.name))
+    sources = {source.resolve() for source, _ in jobs}
+    seen: dict[Path, Path] = {}
+    for source, target in jobs:
+        resolved = target.resolve()
+        if resolved in sources:
+            raise AudioError(f"writing {target} would overwrite an input; choose another -o")
+        if resolved in seen:
+            raise AudioError(
+                f"{seen[resolved]} and {source} would both be written to {target}; "
+                "process them separately"
+            )
+        seen[resolved] = source
+    return jobs
+
+
+def _print_settings(fx, settings: np.ndarray) -> None:
     table = Table()
     for column in ("parameter", "value", "unit"):
         table.add_column(column)
@@ -63,21 +171,6 @@ def process(
     for p in fx.params:
         table.add_row(p.name, f"{physical[p.name][0]:g}", p.unit)
     console.print(table)
-    peak = float(np.max(np.abs(processed)))
-    console.print(
-        f"wrote {output} ({audio.shape[0]} ch, {audio.shape[1] / rate:.2f} s at {rate} Hz, "
-        f"peak {20 * np.log10(max(peak, 1e-12)):+.1f} dBFS)",
-        highlight=False,
-    )
-    if peak > 1.0 and output.suffix.lower() not in (
-        ".wav",
-        ".aiff",
-        ".aif",
-        ".caf",
-        ".w64",
-        ".rf64",
-    ):
-        console.print("[yellow]the output peaks above full scale and this format may clip it[/]")
 
 
 @reports_errors
