@@ -256,12 +256,15 @@ def load_encoder(name: str, **options: Any):
     return load("encoder", name, **options)
 
 
-def check(kinds: tuple[str, ...] = tuple(GROUPS), *, smoke: bool = True) -> list[PluginProblem]:
+def check(
+    kinds: tuple[str, ...] = tuple(GROUPS), *, smoke: bool = True, contract: bool = False
+) -> list[PluginProblem]:
     """Load every registered plugin and report each one that cannot be used.
 
     With ``smoke``, every effect also processes a short noise burst at its default settings and
     every feature extractor describes it, so a plugin that imports but crashes or returns
-    non-finite audio is caught here rather than mid-training.
+    non-finite audio is caught here rather than mid-training. With ``contract``, every effect
+    (one that passes the smoke test) is also held to `dafxkit.testing`'s whole contract.
     """
     problems: list[PluginProblem] = []
     for kind in kinds:
@@ -291,6 +294,14 @@ def check(kinds: tuple[str, ...] = tuple(GROUPS), *, smoke: bool = True) -> list
                 message = _smoke(kind, plugin)
                 if message:
                     problems.append(PluginProblem(kind, name, "smoke", origin, message, message))
+                    continue
+            if contract and kind == "effect":
+                from dafxkit.testing import effect_problems
+
+                broken = effect_problems(plugin)
+                if broken:
+                    message = "; ".join(broken)
+                    problems.append(PluginProblem(kind, name, "contract", origin, message, message))
     return problems
 
 

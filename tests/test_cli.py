@@ -109,6 +109,35 @@ def test_plugins_check_fails_on_broken_or_duplicate_plugins(runner, fake_dists):
     assert "broken" in listing.stdout and "distortion" in listing.stdout
 
 
+# Finite and batch-consistent, but its numpy backend is not the same effect as its numba one.
+DRIFTING_SOURCE = """
+import numpy as np
+from dafxkit import Effect, Param
+
+class Drift(Effect):
+    name = "drift"
+    params = (Param("gain_db", -6.0, 6.0, 0.0, unit="dB"),)
+    backends = ("numba", "numpy")
+
+    def process(self, audio, values, sample_rate, backend):
+        g = np.power(10.0, values["gain_db"] / 20.0)[:, None, None]
+        if backend == "numpy":
+            g = g * 1.01
+        return (g * audio).astype(np.float32)
+"""
+
+
+def test_plugins_check_contract_names_the_broken_part(runner, fake_dists):
+    fake_dists.add(
+        "driftfx", {"dafxkit.effects": {"drift": "drift_mod:Drift"}}, {"drift_mod": DRIFTING_SOURCE}
+    )
+    assert invoke(runner, "plugins", "check").exit_code == 0  # the smoke test misses it
+    result = invoke(runner, "plugins", "check", "--contract")
+    assert result.exit_code == 1
+    assert "contract" in result.stdout and "drift" in result.stdout
+    assert "the numba backend differs from numpy" in " ".join(result.stdout.split())
+
+
 @pytest.fixture
 def clip(tmp_path, rng):
     path = tmp_path / "in.wav"

@@ -1,6 +1,7 @@
 """The contract every registered effect must keep, third-party ones included.
 
-Shape and dtype kept, finite output for every parameter vector in [0, 1] (random, corners,
+The checks live in `dafxkit.testing` so that plugin packages can run them in their own tests:
+shape and dtype kept, finite output for every parameter vector in [0, 1] (random, corners,
 defaults) on noise, DC, silence and loud input, a batch equals its rows run alone, every
 available backend agrees with the others, and neutral settings give the identity.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dafxkit import registry
+from dafxkit import registry, testing
+from dafxkit.effect import Effect, Param
 
 # Every registered effect, plus a chain, which must behave like any single effect.
 EFFECTS = [*registry.names("effect"), "gain>distortion"]
@@ -21,54 +23,50 @@ def effect(request):
     return registry.load_effect(request.param)
 
 
-def _inputs(rng, channels=2, samples=3000):
-    noise = rng.uniform(-1, 1, (1, channels, samples))
-    dc = np.full((1, channels, samples), 0.9)
-    silence = np.zeros((1, channels, samples))
-    loud = 4.0 * rng.standard_normal((1, channels, samples))
-    return np.concatenate([noise, dc, silence, loud]).astype(np.float32)
+def test_finite_shape_and_dtype_for_any_setting(effect):
+    assert testing.finite_problems(effect) == []
 
 
-def _param_sets(effect, rng, n):
-    corners = [np.zeros(effect.n_params), np.ones(effect.n_params)]
-    rows = corners + [effect.default_params()[0]] + list(rng.uniform(0, 1, (n, effect.n_params)))
-    return np.array(rows)
+def test_batch_equals_rows_alone(effect):
+    assert testing.batch_problems(effect) == []
 
 
-@pytest.mark.parametrize("sample_rate", [22050, 44100, 48000])
-def test_finite_shape_and_dtype_for_any_setting(effect, rng, sample_rate):
-    audio = _inputs(rng)
-    for row in _param_sets(effect, rng, 4):
-        params = np.tile(row, (len(audio), 1))
-        out = effect(audio, params, sample_rate)
-        assert out.shape == audio.shape and out.dtype == np.float32
-        assert np.isfinite(out).all(), f"{effect.name}: non-finite output at {row}"
+def test_backends_agree(effect):
+    assert testing.backend_problems(effect) == []
 
 
-def test_batch_equals_rows_alone(effect, rng):
-    audio = _inputs(rng, channels=1, samples=2000)
-    params = rng.uniform(0, 1, (len(audio), effect.n_params))
-    whole = effect(audio, params, 44100)
-    for i in range(len(audio)):
-        np.testing.assert_array_equal(
-            whole[i : i + 1], effect(audio[i : i + 1], params[i : i + 1], 44100)
-        )
-
-
-def test_backends_agree(effect, rng):
-    audio = _inputs(rng, channels=2, samples=1500)
-    params = rng.uniform(0, 1, (len(audio), effect.n_params))
-    backends = effect.available_backends()
-    reference = effect(audio, params, 48000, backend=backends[-1])
-    for backend in backends[:-1]:
-        np.testing.assert_allclose(
-            effect(audio, params, 48000, backend=backend), reference, atol=2e-5
-        )
-
-
-def test_neutral_settings_are_identity(effect, rng):
+def test_neutral_settings_are_identity(effect):
     if effect.neutral is None:
         pytest.skip(f"{effect.name} declares no neutral setting")
-    audio = _inputs(rng, samples=1000)
-    out = effect(audio, effect.neutral_params(len(audio)), 44100)
-    np.testing.assert_allclose(out, audio, atol=1e-6)
+    assert testing.neutral_problems(effect) == []
+
+
+class _Broken(Effect):
+    """Breaks every part of the contract, to show that each check can fail."""
+
+    name = "broken"
+    params = (Param("amount", 0.0, 1.0, 0.5),)
+    neutral = {"amount": 0.0}
+
+    def process(self, audio, values, sample_rate, backend):
+        amount = values["amount"][:, None, None]
+        out = audio * (1.0 + amount) + 1e-3 * len(audio)  # the offset depends on the batch
+        if backend == "numpy":
+            out = out + 1e-3
+        out = np.where(audio == 0.9, np.inf, out) if sample_rate == 22050 else out
+        wrong_dtype = sample_rate == 44100 and audio.shape[-1] == 3000  # finite_problems only
+        return out.astype(np.float64 if wrong_dtype else np.float32)
+
+
+def test_each_check_reports_what_it_finds():
+    fx = _Broken()
+    fx.backends = ("numba", "numpy")
+    found = testing.finite_problems(fx)
+    assert any("at 44100 Hz" in p and "raised NativeError" in p for p in found)  # float64
+    assert any("non-finite output for DC at 22050 Hz" in p for p in found)
+    assert "a batch differs from its rows run alone" in testing.batch_problems(fx)[0]
+    assert "the numba backend differs from numpy by up to 0.001" in testing.backend_problems(fx)[0]
+    assert "the neutral setting changes the input" in testing.neutral_problems(fx)[0]
+    with pytest.raises(AssertionError, match="effect 'broken' breaks the dafxkit contract"):
+        testing.check_effect(fx)
+    testing.check_effect("distortion")  # a good one passes

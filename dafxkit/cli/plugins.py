@@ -173,13 +173,20 @@ def plugins_check(
     smoke: Annotated[
         bool, typer.Option(help="Also run each effect and extractor once on a noise burst.")
     ] = True,
+    contract: Annotated[
+        bool,
+        typer.Option(
+            help="Also hold every effect to dafxkit.testing's contract (finite output for any "
+            "setting, batch = rows alone, backends agree, neutral = identity)."
+        ),
+    ] = False,
 ) -> None:
     """Load every plugin; exit 1 with a report if any is broken, duplicated or crashes.
 
     A plugin whose optional dependency is not installed is listed with the command that adds
     it, but does not fail the check.
     """
-    found = registry.check(smoke=smoke)
+    found = registry.check(smoke=smoke, contract=contract)
     unavailable = [p for p in found if p.category == "unavailable"]
     problems = [p for p in found if p.category != "unavailable"]
     total = sum(len(registry.specs(kind)) for kind in registry.GROUPS)  # type: ignore[arg-type]
@@ -187,7 +194,8 @@ def plugins_check(
         err_console.print(f"[yellow]{p.kind} {p.name!r} is not usable here: {p.detail}[/]")
     if not problems:
         usable = total - len(unavailable)
-        console.print(f"[green]all {usable} usable plugin(s) of {total} load and run[/]")
+        kept = " and the effects keep the contract" if contract else ""
+        console.print(f"[green]all {usable} usable plugin(s) of {total} load and run{kept}[/]")
         return
     table = Table(title=f"{len(problems)} problem(s) in {total} plugin(s)", title_justify="left")
     for column in ("kind", "name", "problem", "from", "message"):
