@@ -173,7 +173,7 @@ def test_two_processes_match_one_with_the_global_batch(tmp_path, reference):
     # Rank 0 alone wrote the run folder and printed the summary.
     assert load_config(two / "config.toml") == config
     assert (two / "summary.json").is_file()
-    assert proc.stdout.count("model vs random") == 1, proc.stdout
+    assert proc.stdout.count("MR-STFT vs random") == 1, proc.stdout
 
 
 def test_resume_with_another_number_of_processes(tmp_path, reference):

@@ -174,7 +174,9 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 @reports_errors
 def extract(
-    files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, ...).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, ...) or folders of them.")
+    ],
     feature: Annotated[
         list[str] | None,
         typer.Option(
@@ -196,8 +198,9 @@ def extract(
 ) -> None:
     """Compute features of audio files: one row per file.
 
-    A folder stands for every file in it and its subfolders (sorted); files libsndfile cannot
-    read are skipped with a message, and the exit status is then 1. Several files are read
+    A folder stands for the audio files in it and its subfolders (by suffix, sorted; hidden
+    files left out); files libsndfile cannot read are skipped with a message, and the exit
+    status is then 1. Several files are read
     and described at a time (--jobs); rows keep the order of the files.
     """
     if format not in ("table", "csv", "json"):
