@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -11,8 +12,10 @@ import soundfile as sf
 import typer
 from typer.testing import CliRunner
 
+from dafxkit.audio import read_audio
 from dafxkit.cli import train as commands
 from dafxkit.train import TrainConfig, save_config
+from dafxkit.train.loop import apply as run_apply
 
 TINY = dict(
     steps=4,
@@ -78,6 +81,27 @@ def test_train_evaluate_apply(tmp_path):
     assert res.exit_code == 0, res.output
     info = sf.info(out)
     assert (info.channels, info.samplerate, info.frames) == (2, 24000, 12000)
+    # A folder and a file into a folder: one output each and their parameters in params.csv.
+    folder = tmp_path / "clips"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "sub" / "a.wav", 0.1 * rng.standard_normal(4000), 8000)
+    sf.write(folder / "b.flac", 0.1 * rng.standard_normal((6000, 2)), 16000)
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    many = tmp_path / "many"
+    args = ["apply", str(run), str(folder), str(wav), "--reference", str(wav), "-o", str(many)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "broken.wav" in _text(res)  # skipped and named
+    assert sf.info(many / "sub" / "a.wav").samplerate == 8000
+    assert sf.info(many / "b.flac").channels == 2
+    with open(many / "params.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == ["b.flac", "sub/a.wav", "00_input.wav"]
+    assert set(rows[0]) == {"file", "drive_db", "tone_hz", "mix", "output_db"}
+    # Each row holds the parameters that file's own run gives.
+    _, alone = run_apply(
+        run, *read_audio(folder / "b.flac"), reference=read_audio(wav)[0], reference_rate=8000
+    )
+    assert float(rows[0]["drive_db"]) == pytest.approx(alone["drive_db"], rel=1e-6)
 
 
 @pytest.mark.parametrize(

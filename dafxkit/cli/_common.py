@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -48,3 +49,38 @@ def parse_assignments(items: list[str], what: str = "--param") -> dict[str, floa
         except ValueError:
             raise ParameterError(f"{what} {name}: {raw!r} is not a number") from None
     return values
+
+
+def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs for inputs (files, or folders standing for the audio
+    files under them) written under the folder ``output``, each keeping its name and its path
+    below a folder given as input; refuses outputs that would overwrite an input or each other,
+    before anything is written."""
+    from dafxkit.data.sources import audio_files_under
+
+    if output.exists() and not output.is_dir():
+        raise DafxError(
+            f"output {output} is a file; with several inputs or a folder, -o must be a folder"
+        )
+    jobs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            found = audio_files_under(item)
+            if not found:
+                raise DafxError(f"no audio files under {item}")
+            jobs += [(path, output / path.relative_to(item)) for path in found]
+        else:
+            jobs.append((item, output / item.name))
+    sources = {source.resolve() for source, _ in jobs}
+    seen: dict[Path, Path] = {}
+    for source, target in jobs:
+        resolved = target.resolve()
+        if resolved in sources:
+            raise DafxError(f"writing {target} would overwrite an input; choose another -o")
+        if resolved in seen:
+            raise DafxError(
+                f"{seen[resolved]} and {source} would both be written to {target}; "
+                "process them separately"
+            )
+        seen[resolved] = source
+    return jobs

@@ -14,7 +14,13 @@ from rich.table import Table
 
 from dafxkit import registry
 from dafxkit.audio import read_audio, write_audio
-from dafxkit.cli._common import console, err_console, parse_assignments, reports_errors
+from dafxkit.cli._common import (
+    console,
+    err_console,
+    output_paths,
+    parse_assignments,
+    reports_errors,
+)
 from dafxkit.errors import AudioError
 
 _CLIPPING_HINT = "[yellow]the output peaks above full scale and this format may clip it[/]"
@@ -91,7 +97,7 @@ def process(
         if peak > 1.0 and output.suffix.lower() not in _FLOAT_SUFFIXES:
             console.print(_CLIPPING_HINT)
         return
-    jobs = _batch_jobs(inputs, output)
+    jobs = output_paths(inputs, output)
     output.mkdir(parents=True, exist_ok=True)
     _print_settings(fx, settings)
     failed: list[str] = []
@@ -128,39 +134,6 @@ def process(
     if failed:
         err_console.print(f"[yellow]{len(failed)} of {len(jobs)} file(s) could not be processed[/]")
         raise typer.Exit(code=1)
-
-
-def _batch_jobs(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs for several inputs written under the folder ``output``;
-    refuses outputs that would overwrite an input or each other, before anything is written."""
-    from dafxkit.data.sources import audio_files_under
-
-    if output.exists() and not output.is_dir():
-        raise AudioError(
-            f"output {output} is a file; with several inputs or a folder, -o must be a folder"
-        )
-    jobs: list[tuple[Path, Path]] = []
-    for item in inputs:
-        if item.is_dir():
-            found = audio_files_under(item)
-            if not found:
-                raise AudioError(f"no audio files under {item}")
-            jobs += [(path, output / path.relative_to(item)) for path in found]
-        else:
-            jobs.append((item, output / item.name))
-    sources = {source.resolve() for source, _ in jobs}
-    seen: dict[Path, Path] = {}
-    for source, target in jobs:
-        resolved = target.resolve()
-        if resolved in sources:
-            raise AudioError(f"writing {target} would overwrite an input; choose another -o")
-        if resolved in seen:
-            raise AudioError(
-                f"{seen[resolved]} and {source} would both be written to {target}; "
-                "process them separately"
-            )
-        seen[resolved] = source
-    return jobs
 
 
 def _print_settings(fx, settings: np.ndarray) -> None:

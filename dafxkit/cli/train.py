@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.progress import Progress
 
-from dafxkit.cli._common import console, reports_errors
+from dafxkit.cli._common import console, err_console, reports_errors
 
 _DEFAULTS_NOTE = "Default: the value in --config, else the built-in default."
 
@@ -255,8 +257,18 @@ def evaluate(
 @reports_errors
 def apply(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
-    audio_in: Annotated[Path, typer.Argument(help="Input audio file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output audio file.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Input audio files or folders of them.", show_default=False),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file for one input file; otherwise a folder (made if missing).",
+        ),
+    ],
     reference: Annotated[
         Path | None, typer.Option(help="Reference audio (reference mode).")
     ] = None,
@@ -266,17 +278,24 @@ def apply(
     depth: Annotated[float | None, typer.Option(help="Depth change (descriptor mode).")] = None,
     z: Annotated[str | None, typer.Option(help="Point of the control space: v1,v2,…")] = None,
 ) -> None:
-    """Process a file with a trained controller; prints the parameters in physical units.
+    """Process audio with a trained controller; prints the parameters in physical units.
 
     Files at any sample rate and with any number of channels work: the encoder hears their
     mono mix resampled to the run's rate, and the effect processes the file itself, at its own
     rate and in all its channels. The output keeps the input's rate and channels.
-    """
-    from dafxkit.audio import read_audio, write_audio
-    from dafxkit.errors import DafxError
-    from dafxkit.train.loop import apply as run_apply
 
-    x, rate = read_audio(audio_in)
+    One input file and an output that is not a folder: the result goes to that file. Otherwise
+    the output is a folder: each result keeps its file's name (and its path below a folder
+    given as input), and params.csv there lists each file's parameters. Files that cannot be
+    read are skipped and named, and the exit status is then 1.
+    """
+    import csv
+
+    from dafxkit.audio import read_audio, write_audio
+    from dafxkit.cli._common import output_paths
+    from dafxkit.errors import AudioError, DafxError
+    from dafxkit.train.loop import Applier
+
     ref, ref_rate = read_audio(reference) if reference is not None else (None, None)
     change = None
     if brightness is not None or depth is not None:
@@ -287,10 +306,46 @@ def apply(
             zs = [float(v) for v in z.split(",")]
         except ValueError:
             raise DafxError(f"--z expects comma-separated numbers; got {z!r}") from None
-    y, params = run_apply(
-        run, x, rate, reference=ref, reference_rate=ref_rate, descriptor_change=change, z=zs
-    )
-    for name, value in params.items():
-        console.print(f"{name} = {value:.4g}")
-    write_audio(output, y, rate)
-    console.print(f"wrote {output}")
+    single = len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir()
+    if single and inputs[0].resolve() == output.resolve():
+        raise DafxError(f"output {output} would overwrite the input; choose another path")
+    jobs = [(inputs[0], output)] if single else output_paths(inputs, output)
+    applier = Applier(run, reference=ref, reference_rate=ref_rate, descriptor_change=change, z=zs)
+    if single:
+        x, rate = read_audio(inputs[0])
+        y, params = applier(x, rate)
+        for name, value in params.items():
+            console.print(f"{name} = {value:.4g}")
+        write_audio(output, y, rate)
+        console.print(f"wrote {output}")
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    with Progress(console=err_console, transient=True, disable=len(jobs) < 4) as progress:
+        task = progress.add_task("applying", total=len(jobs))
+        for source, target in jobs:
+            try:
+                x, rate = read_audio(source)
+                y, params = applier(x, rate)
+            except AudioError as exc:  # unreadable, or NaN / inf samples
+                err_console.print(f"[yellow]skipped {escape(str(source))}: {escape(str(exc))}[/]")
+                failed += 1
+                progress.advance(task)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_audio(target, y, rate)
+            rows.append({"file": str(target.relative_to(output)), **params})
+            progress.advance(task)
+    table = output / "params.csv"
+    if rows:
+        partial = table.with_name(table.name + ".partial")
+        with open(partial, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        partial.replace(table)
+    console.print(f"wrote {len(rows)} file(s) to {output}, their parameters to {table}")
+    if failed:
+        err_console.print(f"[yellow]{failed} of {len(jobs)} file(s) could not be processed[/]")
+        raise typer.Exit(code=1)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dafxkit.audio import validate_sample_rate
 from dafxkit.errors import DafxError
 from dafxkit.models.controller import Controller
 from dafxkit.models.descriptor_loss import DescriptorLoss
@@ -516,6 +517,98 @@ def _load_effect(config: TrainConfig) -> Any:
     return registry.load_effect(config.effect_name)
 
 
+class Applier:
+    """A run's controller, loaded once, choosing effect parameters for any number of clips.
+
+    Exactly one of ``reference`` (reference mode), ``descriptor_change`` (descriptor mode: the
+    wanted change of each descriptor, on its own scale) or ``z`` (a point of the control space)
+    says how the parameters are chosen. Calling the applier on a clip returns the processed
+    clip and the physical parameter values.
+
+    The encoder hears each clip (and ``reference``, at ``reference_rate``, encoded once) as it
+    was trained: mixed to mono and resampled to the run's rate. The effect then runs on the
+    clip itself, at its own rate and with all its channels: the parameters are physical (dB,
+    Hz, ms), so nothing above the run's Nyquist frequency and no channel is lost.
+    """
+
+    def __init__(
+        self,
+        run: str | Path,
+        *,
+        reference: np.ndarray | None = None,
+        reference_rate: int | None = None,
+        descriptor_change: dict[str, float] | None = None,
+        z: list[float] | None = None,
+    ) -> None:
+        config, system, _ = load_run(run)
+        self.config, self.system = config, system
+        self.effect = system.layer.effect
+        given = sum(v is not None for v in (reference, descriptor_change, z))
+        if given != 1:
+            raise DafxError("give exactly one of a reference, descriptor changes or z")
+        self._fixed: torch.Tensor | None = None  # parameters that do not depend on the clip
+        self._reference: torch.Tensor | None = None
+        self._condition: torch.Tensor | None = None
+        with torch.no_grad():
+            if z is not None:
+                if len(z) != system.controller.z_dim:
+                    raise DafxError(f"--z needs {system.controller.z_dim} values; got {len(z)}")
+                self._fixed = system.controller.decode(torch.tensor([z], dtype=torch.float32))
+            elif reference is not None:
+                if config.mode != "reference":
+                    raise DafxError(
+                        "this run was trained in descriptor mode: give --brightness/--depth"
+                    )
+                if reference_rate is None:
+                    raise DafxError("reference_rate is needed with a reference")
+                rate = _whole_hz(validate_sample_rate(reference_rate), "reference_rate")
+                self._reference = system.encoder(
+                    self._heard(_as_clip(reference, "reference"), rate)
+                )
+            else:
+                if config.mode != "descriptor":
+                    raise DafxError("this run was trained in reference mode: give --reference")
+                assert descriptor_change is not None
+                unknown = set(descriptor_change) - set(config.descriptors)
+                if unknown:
+                    raise DafxError(
+                        f"unknown descriptor(s) {sorted(unknown)}; the run has "
+                        f"{list(config.descriptors)}"
+                    )
+                scaled = [
+                    descriptor_change.get(d, 0.0) / DESCRIPTOR_SCALE for d in config.descriptors
+                ]
+                self._condition = torch.tensor([scaled], dtype=torch.float32)
+
+    def _heard(self, clip: np.ndarray, rate: int) -> torch.Tensor:
+        # What the encoder was trained on: the mono mix at the run's rate, in its channels.
+        from dafxkit.data.sampler import resample
+
+        mono = clip.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+        mono = resample(mono, rate, self.config.sample_rate)
+        return torch.from_numpy(mono)[None].expand(1, self.config.channels, -1).contiguous()
+
+    def params(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Normalised ``(1, n_params)`` parameters for ``audio`` ``(channels, samples)``."""
+        if self._fixed is not None:
+            return self._fixed.double().numpy()
+        rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
+        with torch.no_grad():
+            x = self.system.encoder(self._heard(_as_clip(audio, "audio"), rate))
+            second = self._reference if self._reference is not None else self._condition
+            out = self.system.controller(x, second, sample=False)
+        return out["params"].double().numpy()
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, dict[str, float]]:
+        """``(processed audio, physical parameters)`` for ``audio`` ``(channels, samples)``."""
+        audio = _as_clip(audio, "audio")
+        rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
+        theta = self.params(audio, rate)
+        y = self.effect(audio[None], theta, rate)
+        physical = {k: float(v[0]) for k, v in self.effect.denormalise(theta).items()}
+        return y[0], physical
+
+
 def apply(
     run: str | Path,
     audio: np.ndarray,
@@ -526,70 +619,19 @@ def apply(
     descriptor_change: dict[str, float] | None = None,
     z: list[float] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Process ``audio`` ``(channels, samples)`` with the run's controller.
-
-    Exactly one of ``reference`` (reference mode), ``descriptor_change`` (descriptor mode: the
-    wanted change of each descriptor, on its own scale) or ``z`` (a point of the control space)
-    chooses the parameters. Returns the processed audio and the physical parameter values.
-
-    The encoder hears the clip (and ``reference``, at ``reference_rate``, default
-    ``sample_rate``) as it was trained: mixed to mono and resampled to the run's rate. The
-    effect then runs on ``audio`` itself, at its own rate and with all its channels: the
-    parameters are physical (dB, Hz, ms), so nothing above the run's Nyquist frequency and no
-    channel is lost.
-    """
-    from dafxkit.audio import validate_sample_rate
-    from dafxkit.data.sampler import resample
-
-    config, system, _ = load_run(run)
-    given = sum(v is not None for v in (reference, descriptor_change, z))
-    if given != 1:
-        raise DafxError("give exactly one of a reference, descriptor changes or z")
-    rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
-    audio = _as_clip(audio, "audio")
-
-    def heard(clip: np.ndarray, clip_rate: int) -> torch.Tensor:
-        # What the encoder was trained on: the mono mix at the run's rate, in its channels.
-        mono = clip.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-        mono = resample(mono, clip_rate, config.sample_rate)
-        return torch.from_numpy(mono)[None].expand(1, config.channels, -1).contiguous()
-
-    with torch.no_grad():
-        if z is not None:
-            if len(z) != system.controller.z_dim:
-                raise DafxError(f"--z needs {system.controller.z_dim} values; got {len(z)}")
-            params = system.controller.decode(torch.tensor([z], dtype=torch.float32))
-        elif reference is not None:
-            if config.mode != "reference":
-                raise DafxError(
-                    "this run was trained in descriptor mode: give --brightness/--depth"
-                )
-            ref_rate = rate if reference_rate is None else reference_rate
-            ref_rate = _whole_hz(validate_sample_rate(ref_rate), "reference_rate")
-            x = system.encoder(heard(audio, rate))
-            ref = system.encoder(heard(_as_clip(reference, "reference"), ref_rate))
-            params = system.controller(x, ref, sample=False)["params"]
-        else:
-            if config.mode != "descriptor":
-                raise DafxError("this run was trained in reference mode: give --reference")
-            assert descriptor_change is not None
-            unknown = set(descriptor_change) - set(config.descriptors)
-            if unknown:
-                raise DafxError(
-                    f"unknown descriptor(s) {sorted(unknown)}; the run has "
-                    f"{list(config.descriptors)}"
-                )
-            cond = torch.tensor(
-                [[descriptor_change.get(d, 0.0) / DESCRIPTOR_SCALE for d in config.descriptors]],
-                dtype=torch.float32,
-            )
-            params = system.controller(system.encoder(heard(audio, rate)), cond, sample=False)
-            params = params["params"]
-    effect = system.layer.effect
-    theta = params.double().numpy()
-    y = effect(audio[None], theta, rate)
-    physical = {k: float(v[0]) for k, v in effect.denormalise(theta).items()}
-    return y[0], physical
+    """Process ``audio`` ``(channels, samples)`` with the run's controller (see `Applier`;
+    ``reference_rate`` defaults to ``sample_rate``). Returns the processed audio and the
+    physical parameter values. For many clips, build one `Applier` instead."""
+    if reference is not None and reference_rate is None:
+        reference_rate = sample_rate
+    applier = Applier(
+        run,
+        reference=reference,
+        reference_rate=reference_rate,
+        descriptor_change=descriptor_change,
+        z=z,
+    )
+    return applier(audio, sample_rate)
 
 
 def _whole_hz(rate: float, name: str) -> int:
