@@ -264,7 +264,8 @@ def check(
     With ``smoke``, every effect also processes a short noise burst at its default settings and
     every feature extractor describes it, so a plugin that imports but crashes or returns
     non-finite audio is caught here rather than mid-training. With ``contract``, every effect
-    (one that passes the smoke test) is also held to `dafxkit.testing`'s whole contract.
+    and feature extractor that passes the smoke test is also held to `dafxkit.testing`'s
+    whole contract.
     """
     problems: list[PluginProblem] = []
     for kind in kinds:
@@ -295,10 +296,10 @@ def check(
                 if message:
                     problems.append(PluginProblem(kind, name, "smoke", origin, message, message))
                     continue
-            if contract and kind == "effect":
-                from dafxkit.testing import effect_problems
+            if contract and kind in ("effect", "feature"):
+                from dafxkit.testing import effect_problems, extractor_problems
 
-                broken = effect_problems(plugin)
+                broken = (effect_problems if kind == "effect" else extractor_problems)(plugin)
                 if broken:
                     message = "; ".join(broken)
                     problems.append(PluginProblem(kind, name, "contract", origin, message, message))

@@ -21,6 +21,12 @@ The contract:
   there (within 1e-6).
 
 Each returns a list of readable problems, empty when the effect keeps that part.
+
+Feature extractors have a contract too (`extractor_problems`, `check_extractor`): for noise,
+DC, silence, loud noise and a 20 ms clip at 22.05 and 44.1 kHz, `extract` returns float64
+``(batch, n_features)`` values that are finite (extractors with ``nan_on_failure`` may give
+NaN, never infinity), and a batch gives what its rows give one at a time (within 1e-9,
+relative).
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ __all__ = [
     "backend_problems",
     "batch_problems",
     "check_effect",
+    "check_extractor",
     "effect_problems",
+    "extractor_problems",
     "finite_problems",
     "neutral_problems",
 ]
@@ -184,3 +192,72 @@ def check_effect(effect: Any, *, seed: int = 0) -> None:
     if problems:
         listing = "\n".join(f"- {p}" for p in problems)
         raise AssertionError(f"effect {effect.name!r} breaks the dafxkit contract:\n{listing}")
+
+
+def _extractor(extractor: Any) -> Any:
+    if isinstance(extractor, str):
+        from dafxkit import registry
+
+        return registry.load_feature(extractor)
+    return extractor
+
+
+def extractor_problems(extractor: Any, *, seed: int = 0, seconds: float = 0.5) -> list[str]:
+    """The feature-extractor contract (see the module): all problems found, empty when kept."""
+    extractor = _extractor(extractor)
+    rng = np.random.default_rng(seed)
+    problems: list[str] = []
+
+    def bad_values(out: np.ndarray) -> np.ndarray:
+        # Per row: does it break the finiteness rule?
+        if getattr(extractor, "nan_on_failure", False):
+            return np.isinf(out).any(axis=1)
+        return ~np.isfinite(out).all(axis=1)
+
+    for rate in SAMPLE_RATES[:2]:
+        audio = _inputs(rng, channels=2, samples=int(seconds * rate))
+        at = f"at {rate} Hz"
+        try:
+            whole = np.asarray(extractor.extract(audio, rate))
+            alone = [
+                np.asarray(extractor.extract(audio[i : i + 1], rate)) for i in range(len(audio))
+            ]
+        except Exception as exc:
+            problems.append(_raised(f"describing noise, DC, silence and loud noise {at}", exc))
+            continue
+        expected = (len(audio), len(extractor.feature_names))
+        if whole.shape != expected or whole.dtype != np.float64:
+            problems.append(f"output {whole.dtype} {whole.shape}, not float64 {expected}, {at}")
+            continue
+        bad = [name for name, b in zip(_INPUT_NAMES, bad_values(whole), strict=True) if b]
+        if bad:
+            problems.append(f"non-finite values for {', '.join(bad)} {at}")
+        differ = [
+            _INPUT_NAMES[i]
+            for i, one in enumerate(alone)
+            if not np.allclose(whole[i : i + 1], one, rtol=1e-9, atol=1e-12, equal_nan=True)
+        ]
+        if differ:
+            problems.append(
+                f"a batch differs from its rows described alone ({', '.join(differ)}) {at}"
+            )
+        short = audio[:1, :, : max(1, int(0.02 * rate))]
+        try:
+            out = np.asarray(extractor.extract(short, rate))
+        except Exception as exc:
+            problems.append(_raised(f"describing a 20 ms clip {at}", exc))
+            continue
+        if bad_values(out).any():
+            problems.append(f"non-finite values for a 20 ms clip {at}")
+    return problems
+
+
+def check_extractor(extractor: Any, *, seed: int = 0) -> None:
+    """Raise AssertionError listing every problem `extractor_problems` finds."""
+    extractor = _extractor(extractor)
+    problems = extractor_problems(extractor, seed=seed)
+    if problems:
+        listing = "\n".join(f"- {p}" for p in problems)
+        raise AssertionError(
+            f"feature extractor {extractor.name!r} breaks the dafxkit contract:\n{listing}"
+        )

@@ -13,6 +13,7 @@ import pytest
 
 from dafxkit import registry, testing
 from dafxkit.effect import Effect, Param
+from dafxkit.features import FeatureExtractor
 
 # Every registered effect, plus a chain, which must behave like any single effect.
 EFFECTS = [*registry.names("effect"), "gain>distortion"]
@@ -70,3 +71,29 @@ def test_each_check_reports_what_it_finds():
     with pytest.raises(AssertionError, match="effect 'broken' breaks the dafxkit contract"):
         testing.check_effect(fx)
     testing.check_effect("distortion")  # a good one passes
+
+
+@pytest.mark.parametrize("name", ["level", "mfcc", "timbral"])
+def test_builtin_extractors_keep_the_extractor_contract(name):
+    assert testing.extractor_problems(name) == []
+
+
+class _BrokenExtractor(FeatureExtractor):
+    """Gives infinity on silence and depends on its batch, to show each check can fail."""
+
+    name = "broken"
+    feature_names = ("level", "batch")
+
+    def compute(self, audio, sample_rate):
+        peak = np.abs(audio).max(axis=(1, 2)).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            level = 20 * np.log10(peak)
+        return np.stack([level, np.full(len(audio), float(len(audio)))], axis=1)
+
+
+def test_each_extractor_check_reports_what_it_finds():
+    found = testing.extractor_problems(_BrokenExtractor())
+    assert any("non-finite values for silence at 22050 Hz" in p for p in found)
+    assert any("a batch differs from its rows described alone" in p for p in found)
+    with pytest.raises(AssertionError, match="feature extractor 'broken' breaks"):
+        testing.check_extractor(_BrokenExtractor())

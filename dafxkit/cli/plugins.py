@@ -176,8 +176,9 @@ def plugins_check(
     contract: Annotated[
         bool,
         typer.Option(
-            help="Also hold every effect to dafxkit.testing's contract (finite output for any "
-            "setting, batch = rows alone, backends agree, neutral = identity)."
+            help="Also hold every effect and feature extractor to dafxkit.testing's contract "
+            "(finite output for any setting and odd input, batch = rows alone, backends agree, "
+            "neutral = identity)."
         ),
     ] = False,
 ) -> None:
@@ -194,7 +195,7 @@ def plugins_check(
         err_console.print(f"[yellow]{p.kind} {p.name!r} is not usable here: {p.detail}[/]")
     if not problems:
         usable = total - len(unavailable)
-        kept = " and the effects keep the contract" if contract else ""
+        kept = " and keep the contract" if contract else ""
         console.print(f"[green]all {usable} usable plugin(s) of {total} load and run{kept}[/]")
         return
     table = Table(title=f"{len(problems)} problem(s) in {total} plugin(s)", title_justify="left")
