@@ -240,3 +240,48 @@ def test_an_extractor_not_declared_thread_safe_takes_turns(runner, wavs, fake_di
     assert result.exit_code == 0, result.output
     most = {float(r["most_inside"]) for r in csv.DictReader(io.StringIO(result.stdout))}
     assert most == {1.0}
+
+
+def test_the_frame_budget_keeps_long_files_from_running_together():
+    import threading
+    import time
+
+    from dafxkit.cli.features import _FrameBudget
+
+    budget = _FrameBudget(100)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def work(frames):
+        with budget.hold(frames):
+            with lock:
+                seen.append(budget.used)
+            time.sleep(0.01)
+
+    sizes = [60, 60, 30, 250, 10, 40, 90]
+    threads = [threading.Thread(target=work, args=(n,)) for n in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == len(sizes) and budget.used == 0
+    # Within the budget, or one file larger than the whole budget alone.
+    assert all(u <= 100 or u == 250 for u in seen)
+
+
+def test_files_wait_for_memory_when_the_budget_is_small(runner, wavs, fake_dists, monkeypatch):
+    from dafxkit.cli import features
+
+    source = TURNS_SOURCE.replace(
+        '    name = "turns"', '    name = "turns"\n    thread_safe = True'
+    )
+    fake_dists.add(
+        "turnsfx", {"dafxkit.features": {"turns": "turns_mod:Turns"}}, {"turns_mod": source}
+    )
+    many = [*wavs] * 4
+    args = ["features", "extract", *many, "-f", "turns", "--format", "csv", "-j", "4"]
+    monkeypatch.setattr(features, "_frames_in_flight", lambda: 1)  # one file at a time
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    most = {float(r["most_inside"]) for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert most == {1.0}

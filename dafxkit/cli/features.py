@@ -102,6 +102,63 @@ def _build(request: _Request) -> tuple[Any, list[str]]:
     return extractor, list(request.columns)
 
 
+#: Bytes of memory one sample frame of a file costs while it is described, at most (measured:
+#: all eight timbral descriptors of a 7.3-minute stereo file peaked at 2.3 GB, 120 bytes a frame).
+BYTES_PER_FRAME = 160
+
+
+def _frames_in_flight() -> int:
+    """Sample frames of audio that may be described at once: half the available memory."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = 8 << 30
+    return max(1, available // 2 // BYTES_PER_FRAME)
+
+
+def _frames_of(path: Path) -> int:
+    """Sample frames in an audio file, from its header (0 when it cannot be read)."""
+    import soundfile as sf
+
+    try:
+        return max(0, int(sf.info(str(path)).frames))
+    except Exception:  # the read that follows reports the problem
+        return 0
+
+
+class _FrameBudget:
+    """Lets threads describe files together while their frames fit ``limit``; a file larger
+    than the whole budget waits until it can run alone. Keeps ``--jobs`` from running several
+    long files into the memory limit at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, frames: int):
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + frames <= self.limit)
+            self.used += frames
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= frames
+                self._cond.notify_all()
+
+
 def _expand(files: Sequence[Path]) -> list[Path]:
     """The files to describe: each folder replaced by the audio files under it."""
     from dafxkit.data.sources import audio_files_under
@@ -215,7 +272,13 @@ def extract(
     # Extractors that are not thread-safe take turns; reading files never waits for them.
     locks = {id(fe): threading.Lock() for fe, _ in plan if not getattr(fe, "thread_safe", False)}
 
+    budget = _FrameBudget(_frames_in_flight())
+
     def describe(path: Path) -> dict[str, Any] | str:
+        with budget.hold(_frames_of(path)):
+            return describe_now(path)
+
+    def describe_now(path: Path) -> dict[str, Any] | str:
         try:
             audio, rate = read_audio(path)
         except DafxError as exc:
