@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dafxkit.audio import validate_sample_rate
+from dafxkit.audio import validate_audio, validate_sample_rate
 from dafxkit.errors import DafxError
 from dafxkit.models.controller import Controller
 from dafxkit.models.descriptor_loss import DescriptorLoss
@@ -642,8 +642,6 @@ def _whole_hz(rate: float, name: str) -> int:
 
 def _as_clip(audio: np.ndarray, name: str) -> np.ndarray:
     # (channels, samples) float32, checked as effects check their input.
-    from dafxkit.audio import validate_audio
-
     audio = np.asarray(audio)
     if audio.ndim == 1:
         audio = audio[None]
