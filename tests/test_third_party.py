@@ -126,6 +126,14 @@ def test_installed_plugin_is_listed_and_usable(plugin_env, tmp_path, rng):
     written, _ = sf.read(out, dtype="float32")
     x = 10.0 * audio
     np.testing.assert_allclose(written, np.sign(x) * (1 - np.exp(-np.abs(x))), atol=1e-6)
+    # The plugin's own test suite can hold it to dafxkit's contract.
+    check = subprocess.run(
+        [str(plugin_env), "-c", "from dafxkit.testing import check_effect; check_effect('fuzz')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
 
 
 def test_plugins_check_reports_the_broken_and_duplicate_plugin(plugin_env):
