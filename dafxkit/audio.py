@@ -196,6 +196,8 @@ def _format_for(path: Path) -> str:
 
     suffix = path.suffix.lower().lstrip(".")
     formats = {k.lower(): k for k in sf.available_formats()}
+    if not suffix:
+        raise AudioError(f"cannot write {path}: no file suffix to choose a format by (e.g. .wav)")
     if suffix not in formats:
         raise AudioError(
             f"cannot write {path}: unknown audio format {suffix!r}; use one of "

@@ -33,6 +33,8 @@ def test_write_errors(tmp_path):
         write_audio(tmp_path / "missing" / "x.wav", np.zeros((1, 4)), 8000)
     with pytest.raises(AudioError, match="unknown audio format 'mp9'"):
         write_audio(tmp_path / "x.mp9", np.zeros((1, 4)), 8000)
+    with pytest.raises(AudioError, match="no file suffix to choose a format by"):
+        write_audio(tmp_path / "x", np.zeros((1, 4)), 8000)
     with pytest.raises(AudioError, match=r"\(channels, samples\)"):
         write_audio(tmp_path / "x.wav", np.zeros(4), 8000)
 

@@ -260,6 +260,10 @@ def test_process_many_skips_bad_files_and_refuses_clashes(runner, tmp_path, rng)
     assert result.exit_code == 1 and "would overwrite an input" in result.stderr
     result = invoke(runner, "process", str(other), "-e", "gain", "-o", str(good))
     assert result.exit_code == 1 and "-o must be a folder" in result.stderr
+    # One file and an output without a suffix: a folder, made and written into.
+    result = invoke(runner, "process", str(good), "-e", "gain", "-o", str(tmp_path / "plain"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "plain" / "good.wav").is_file()
 
 
 def test_example_audio_then_process(runner, tmp_path):

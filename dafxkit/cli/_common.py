@@ -51,6 +51,14 @@ def parse_assignments(items: list[str], what: str = "--param") -> dict[str, floa
     return values
 
 
+def writes_one_file(inputs: list[Path], output: Path) -> bool:
+    """True when one input file goes to the file ``output``: it is not a folder and has a
+    suffix (``-o out`` names a folder, ``-o out.wav`` a file)."""
+    return (
+        len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir() and output.suffix != ""
+    )
+
+
 def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs for inputs (files, or folders standing for the audio
     files under them) written under the folder ``output``, each keeping its name and its path

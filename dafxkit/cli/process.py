@@ -20,6 +20,7 @@ from dafxkit.cli._common import (
     output_paths,
     parse_assignments,
     reports_errors,
+    writes_one_file,
 )
 from dafxkit.errors import AudioError
 
@@ -51,7 +52,8 @@ def process(
         typer.Option(
             "--output",
             "-o",
-            help="Output file for one input file; otherwise a folder (made if missing).",
+            help="Output file (out.wav, …) for one input file; otherwise, or without a "
+            "suffix, a folder (made if missing).",
         ),
     ],
     param: Annotated[
@@ -69,16 +71,17 @@ def process(
 ) -> None:
     """Apply an effect to audio files, parameters given in physical units by name.
 
-    One input file and an output that is not a folder: the result goes to that file. Otherwise
-    the output is a folder and each result keeps its file's name (and its path below a folder
-    given as input), format, channels and sample rate; files that cannot be read or hold NaN
-    or infinity are skipped and named, and the exit status is then 1.
+    One input file and an output with a file suffix (out.wav) that is not a folder: the
+    result goes to that file. Otherwise the output is a folder and each result keeps its
+    file's name (and its path below a folder given as input), format, channels and sample
+    rate; files that cannot be read or hold NaN or infinity are skipped and named, and the
+    exit status is then 1.
     """
     fx = registry.load_effect(">".join(effect))
     values = parse_assignments(param or [])
     settings = fx.settings(1, **values)
     chosen = fx.resolve_backend(backend)
-    if len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir():
+    if writes_one_file(inputs, output):
         if inputs[0].resolve() == output.resolve():
             raise AudioError(f"output {output} would overwrite the input; choose another path")
         audio, rate = read_audio(inputs[0])

@@ -266,7 +266,8 @@ def apply(
         typer.Option(
             "--output",
             "-o",
-            help="Output file for one input file; otherwise a folder (made if missing).",
+            help="Output file (out.wav, …) for one input file; otherwise, or without a "
+            "suffix, a folder (made if missing).",
         ),
     ],
     reference: Annotated[
@@ -284,15 +285,16 @@ def apply(
     mono mix resampled to the run's rate, and the effect processes the file itself, at its own
     rate and in all its channels. The output keeps the input's rate and channels.
 
-    One input file and an output that is not a folder: the result goes to that file. Otherwise
-    the output is a folder: each result keeps its file's name (and its path below a folder
-    given as input), and params.csv there lists each file's parameters. Files that cannot be
-    read are skipped and named, and the exit status is then 1.
+    One input file and an output with a file suffix (out.wav) that is not a folder: the
+    result goes to that file. Otherwise the output is a folder: each result keeps its file's
+    name (and its path below a folder given as input), and params.csv there lists each
+    file's parameters. Files that cannot be read are skipped and named, and the exit status
+    is then 1.
     """
     import csv
 
     from dafxkit.audio import read_audio, write_audio
-    from dafxkit.cli._common import output_paths
+    from dafxkit.cli._common import output_paths, writes_one_file
     from dafxkit.errors import AudioError, DafxError
     from dafxkit.train.loop import Applier
 
@@ -306,7 +308,7 @@ def apply(
             zs = [float(v) for v in z.split(",")]
         except ValueError:
             raise DafxError(f"--z expects comma-separated numbers; got {z!r}") from None
-    single = len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir()
+    single = writes_one_file(inputs, output)
     if single and inputs[0].resolve() == output.resolve():
         raise DafxError(f"output {output} would overwrite the input; choose another path")
     jobs = [(inputs[0], output)] if single else output_paths(inputs, output)
