@@ -97,6 +97,12 @@ def test_train_evaluate_apply(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["file"] for r in rows] == ["b.flac", "sub/a.wav", "00_input.wav"]
     assert set(rows[0]) == {"file", "drive_db", "tone_hz", "mix", "output_db"}
+    # The run evaluated on that folder's audio: results apart, the source checked first.
+    res = runner.invoke(app, ["evaluate", str(run), "--data", f"folder:{folder}", "--n-test", "2"])
+    assert res.exit_code == 0, res.output
+    assert "results in" in res.output and (run / "evaluations").is_dir()
+    res = runner.invoke(app, ["evaluate", str(run), "--data", f"folder:{tmp_path / 'none'}"])
+    assert res.exit_code == 1 and "path not found" in _text(res)
     # Each row holds the parameters that file's own run gives.
     _, alone = run_apply(
         run, *read_audio(folder / "b.flac"), reference=read_audio(wav)[0], reference_rate=8000

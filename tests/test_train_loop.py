@@ -63,6 +63,31 @@ def test_run_folder_and_summary(tmp_path):
     y, params = apply(run, x, 8000, reference=x)
     assert y.shape == (1, 4000) and set(params) == {"drive_db", "tone_hz", "mix", "output_db"}
     _check_apply_any_rate_and_channels(run)
+    _check_evaluation_on_other_audio(run, tmp_path)
+
+
+def _check_evaluation_on_other_audio(run, tmp_path):
+    """`evaluate(run, source=…)`: pairs from other audio, written apart from the run's own."""
+    import soundfile as sf
+
+    from dafxkit.signals import test_signal
+    from dafxkit.train.evaluation import evaluation_folder
+
+    music = tmp_path / "my music"
+    music.mkdir()
+    for i in range(3):
+        sf.write(music / f"{i}.wav", test_signal(2.0, 16000, seed=i)[0], 16000)
+    own = (run / "summary.json").read_text()
+    source = f"folder:{music}"
+    other = evaluate(run, source=source, n_test=3)
+    folder = evaluation_folder(run, source)
+    assert folder.parent == run / "evaluations" and " " not in folder.name
+    assert other["data"] == source and other["n_test"] == 3
+    assert json.loads((folder / "summary.json").read_text())["data"] == source
+    assert (folder / "predictions.npz").is_file() and (folder / "audio").is_dir()
+    assert (run / "summary.json").read_text() == own  # the run's own evaluation is kept
+    # Different audio, different pairs: the measures differ from the run's own.
+    assert other["methods"]["model"]["mrstft"] != json.loads(own)["methods"]["model"]["mrstft"]
 
 
 def _check_apply_any_rate_and_channels(run):

@@ -246,12 +246,31 @@ def train_vae(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    data: Annotated[
+        str | None,
+        typer.Option(help="Evaluate on pairs from this source instead (folder:P, musdb:P, …)."),
+    ] = None,
+    n_test: Annotated[
+        int | None, typer.Option(min=1, help="Held-out pairs (default: the run's n_test).")
+    ] = None,
 ) -> None:
-    """Evaluate a run on held-out pairs against random, dataset-mean and oracle parameters."""
+    """Evaluate a run on held-out pairs against random, dataset-mean and oracle parameters.
+
+    With --data, the pairs come from other audio (your own music, say) with the run's effect,
+    clip length and rate, and the results go to RUN/evaluations/<source>/ rather than
+    replacing the run's own summary.
+    """
     _passive_openmp()
     from dafxkit.train.evaluation import evaluate as run_evaluation
 
-    _print_summary(run_evaluation(run, which=checkpoint))
+    if data is not None:
+        from dafxkit.data import open_source
+        from dafxkit.train.loop import load_config
+
+        open_source(data, sample_rate=load_config(run / "config.toml").sample_rate)
+    summary = run_evaluation(run, which=checkpoint, source=data, n_test=n_test)
+    _print_summary(summary)
+    console.print(f"results in {summary['folder']}", highlight=False)
 
 
 @reports_errors
