@@ -198,6 +198,15 @@ def test_cli_generate_writes_and_summarises(app, tmp_path):
     assert "3 example(s) in 2 complete shard(s) were already on disk" in again.stdout
 
 
+def test_cli_generate_repeated_effects_make_a_chain(app, tmp_path):
+    # Repeated -e was silently the last effect alone before (a str option).
+    result = _generate(app, tmp_path / "chain", "-e", "gain", "-e", "distortion")
+    assert result.exit_code == 0, result.output
+    manifest = GeneratedDataset(tmp_path / "chain").manifest
+    assert manifest["effect"]["name"] == "gain>distortion"
+    assert "of gain>distortion from" in " ".join(result.stdout.split())
+
+
 def test_cli_bench_data_reports_stages_and_extrapolates(app):
     result = _run(app, "bench", "data", "-n", 10, "-j", 1, "--peer-clips", 0, "--no-augment", *FAST)
     assert result.exit_code == 0, result.output

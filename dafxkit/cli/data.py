@@ -66,7 +66,7 @@ def _descriptor_list(spec: str) -> tuple[str, ...]:
 def build_config(
     *,
     source: str,
-    effect: str,
+    effect: str | list[str] | None,
     seed: int,
     seconds: float,
     sample_rate: int,
@@ -111,7 +111,10 @@ def build_config(
             quick=quick_sox,
         ),
         pairs=PairConfig(
-            effect=effect, low=param_low, high=param_high, ranges=_parse_ranges(param_range)
+            effect=effect_name(effect),
+            low=param_low,
+            high=param_high,
+            ranges=_parse_ranges(param_range),
         ),
         checks=CheckConfig(
             min_rms_dbfs=min_rms_dbfs, mfcc_similarity=(min_similarity, max_similarity)
@@ -134,8 +137,23 @@ Source = Annotated[
     ),
 ]
 Effect = Annotated[
-    str, typer.Option("--effect", "-e", help="Effect, or a chain a>b (`dafxkit effects list`).")
+    list[str] | None,
+    typer.Option(
+        "--effect",
+        "-e",
+        help="Effect (`dafxkit effects list`); repeat it, or write a>b, for a chain. "
+        "Default: distortion.",
+    ),
 ]
+
+
+def effect_name(effect: str | list[str] | None) -> str:
+    """One name for ``--effect`` given once, repeated (a chain) or not at all (distortion)."""
+    if isinstance(effect, str):
+        return effect
+    return ">".join(effect) if effect else "distortion"
+
+
 Seed = Annotated[int, typer.Option(min=0, help="Seed: the same seed gives the same examples.")]
 Seconds = Annotated[float, typer.Option(min=0.1, help="Clip length in seconds.")]
 Rate = Annotated[int, typer.Option(min=8000, help="Sample rate in Hz (sources are resampled).")]
@@ -176,7 +194,7 @@ def generate(
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="Examples in the dataset.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder.")],
     source: Source = "synthetic",
-    effect: Effect = "distortion",
+    effect: Effect = None,
     seed: Seed = 0,
     seconds: Seconds = 5.0,
     sample_rate: Rate = 44100,
@@ -272,7 +290,9 @@ def generate(
             f"shard {part[0]}/{part[1]} of {n} pairs (examples {examples.start}–"
             f"{examples.stop - 1}, shard files {shards.start}–{shards.stop - 1})"
         )
-    console.print(f"generating {what} of {effect} from {source} into {output}", highlight=False)
+    console.print(
+        f"generating {what} of {config.pairs.effect} from {source} into {output}", highlight=False
+    )
     with bar:
         summary = run(
             config,
@@ -429,7 +449,7 @@ def stage_table(
 def bench(
     n: Annotated[int, typer.Option("-n", "--n", min=10, help="Pairs to generate and time.")] = 200,
     source: Source = "synthetic",
-    effect: Effect = "distortion",
+    effect: Effect = None,
     seconds: Seconds = 5.0,
     sample_rate: Rate = 44100,
     channels: Channels = 1,
@@ -459,7 +479,8 @@ def bench(
     )  # fmt: skip
     cpus = os.cpu_count() or 1
     console.print(
-        f"{n} pairs of {effect} from {source}: {seconds:g} s clips at {sample_rate} Hz, "
+        f"{n} pairs of {effect_name(effect)} from {source}: {seconds:g} s clips at "
+        f"{sample_rate} Hz, "
         f"{'stereo' if channels == 2 else 'mono'}, augmentation {'on' if augment else 'off'}, "
         f"descriptors {descriptors or 'none'} of x, ya, yb; {cpus} CPU core(s)",
         highlight=False,
