@@ -125,7 +125,11 @@ def train(
         list[str] | None, typer.Option("--effect", "-e", help="Effect; repeat for a chain.")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Source URI: synthetic, folder:P, musdb:P.")
+        str | None,
+        typer.Option(
+            help="Source URI (synthetic, folder:P, musdb:P), or dataset:P for pairs that "
+            "`dafxkit generate` wrote."
+        ),
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Controller steps.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
@@ -248,7 +252,9 @@ def evaluate(
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     data: Annotated[
         str | None,
-        typer.Option(help="Evaluate on pairs from this source instead (folder:P, musdb:P, …)."),
+        typer.Option(
+            help="Evaluate on pairs from this source instead (folder:P, musdb:P, dataset:P, …)."
+        ),
     ] = None,
     n_test: Annotated[
         int | None, typer.Option(min=1, help="Held-out pairs (default: the run's n_test).")
@@ -264,10 +270,12 @@ def evaluate(
     from dafxkit.train.evaluation import evaluate as run_evaluation
 
     if data is not None:
-        from dafxkit.data import open_source
+        import dataclasses
+
+        from dafxkit.train.data import check_data
         from dafxkit.train.loop import load_config
 
-        open_source(data, sample_rate=load_config(run / "config.toml").sample_rate)
+        check_data(dataclasses.replace(load_config(run / "config.toml"), data=data))
     summary = run_evaluation(run, which=checkpoint, source=data, n_test=n_test)
     _print_summary(summary)
     console.print(f"results in {summary['folder']}", highlight=False)

@@ -36,7 +36,8 @@ class TrainConfig:
     effect : tuple of str
         The effect, or several forming a chain in that order.
     data : str
-        Source URI (``synthetic``, ``folder:PATH``, ``musdb:PATH``).
+        Source URI (``synthetic``, ``folder:PATH``, ``musdb:PATH``), or ``dataset:PATH`` for a
+        dataset `dafxkit generate` wrote (see `dafxkit.train.dataset_pairs`).
     steps, batch_size, lr : int, int, float
         Controller optimisation (Adam, cosine decay to ``lr / 10`` after a short warm-up).
     device : {"auto", "cpu", "cuda"}

@@ -30,7 +30,7 @@ from dafxkit.train.config import TrainConfig
 if TYPE_CHECKING:
     from dafxkit.train.distributed import Distributed
 
-__all__ = ["PairBatches", "VAL_OFFSET", "TEST_OFFSET", "VAE_OFFSET"]
+__all__ = ["PairBatches", "VAL_OFFSET", "TEST_OFFSET", "VAE_OFFSET", "check_data", "make_pipeline"]
 
 VAL_OFFSET = 1_000_000_000
 TEST_OFFSET = 2_000_000_000
@@ -38,6 +38,31 @@ VAE_OFFSET = 3_000_000_000
 
 #: Batches each worker keeps ready ahead of the training step.
 PREFETCH_BATCHES = 2
+
+
+def make_pipeline(
+    config: TrainConfig, source: Source | None = None, threads: int | None = None
+) -> Any:
+    """What makes the run's examples by index: a `Pipeline` over ``config.data``, or
+    `DatasetPairs` for a generated dataset (``dataset:PATH``)."""
+    from dafxkit.train.dataset_pairs import DatasetPairs, is_dataset
+
+    if is_dataset(config.data):
+        return DatasetPairs(config, threads=threads)
+    return Pipeline(pipeline_config(config), source=source, threads=threads)
+
+
+def check_data(config: TrainConfig) -> None:
+    """Open ``config.data`` (a source, or a generated dataset that must fit the run) so that a
+    bad one fails before any model loads or trains."""
+    from dafxkit.train.dataset_pairs import check_dataset, is_dataset
+
+    if is_dataset(config.data):
+        check_dataset(config)
+    else:
+        from dafxkit.data import open_source
+
+        open_source(config.data, sample_rate=config.sample_rate)
 
 
 def pipeline_config(config: TrainConfig) -> PipelineConfig:
@@ -99,7 +124,7 @@ class PairBatches:
     def __init__(self, config: TrainConfig, share: BatchShare | None = None) -> None:
         self.config = config
         self.share = share
-        self.pipeline = Pipeline(pipeline_config(config))
+        self.pipeline = make_pipeline(config)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -184,6 +209,6 @@ class _StepBatches(torch.utils.data.Dataset):
     def __getitem__(self, step: int) -> dict[str, np.ndarray]:
         if self._pipeline is None:
             prepare_worker(1)  # the workers are the parallelism
-            self._pipeline = Pipeline(pipeline_config(self.config), source=self.source, threads=1)
+            self._pipeline = make_pipeline(self.config, self.source, threads=1)
             limit_threads(1)  # again: building the pipeline may have imported Numba
         return _stack_arrays(self._pipeline, _step_indices(self.config, self.share, step))

@@ -58,9 +58,9 @@ def check_config(config: TrainConfig) -> Any:
     if config.vae:
         vae = BetaVAE.load(config.vae)
         _check_vae(vae, config, config.vae)
-    from dafxkit.data import open_source
+    from dafxkit.train.data import check_data
 
-    open_source(config.data, sample_rate=config.sample_rate)
+    check_data(config)
     return effect
 
 
@@ -110,7 +110,15 @@ def _vae_cache_path(config: TrainConfig) -> Path:
         "vae_warmup",
         "vae_examples",
     )
-    blob = json.dumps({k: config.to_dict()[k] for k in keys}, sort_keys=True)
+    described = {k: config.to_dict()[k] for k in keys}
+    from dafxkit.train.dataset_pairs import dataset_path, is_dataset
+
+    if is_dataset(config.data):  # the same path may hold another dataset later
+        from dafxkit.data.shards import read_manifest
+
+        manifest = read_manifest(dataset_path(config.data))
+        described["dataset"] = [manifest.get("dataset"), manifest.get("n_examples")]
+    blob = json.dumps(described, sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
     root = Path(os.environ.get("DAFXKIT_CACHE", Path.home() / ".cache" / "dafxkit"))
     return root / "vae" / f"vae-{digest}.pt"
