@@ -19,7 +19,6 @@ and it must hold the run's descriptors. `check_dataset` says what differs.
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -123,11 +122,14 @@ class DatasetPairs:
         if config.descriptors:
             # The run's descriptor loss and evaluation describe ŷ with the dataset's extractor.
             from dafxkit import registry
+            from dafxkit.errors import PluginLoadError
 
             feature = self.data.manifest["descriptors"]["feature"]
-            try:
+            try:  # only the run's columns, where the extractor can select them
                 self.extractor = registry.load_feature(feature, columns=tuple(config.descriptors))
-            except Exception:
+            except PluginLoadError as exc:
+                if exc.stage != "build":
+                    raise
                 self.extractor = registry.load_feature(feature)
             if threads is not None and hasattr(self.extractor, "threads"):
                 self.extractor.threads = threads
@@ -135,10 +137,6 @@ class DatasetPairs:
     @property
     def param_names(self) -> tuple[str, ...]:
         return self.data.param_names
-
-    @property
-    def descriptor_names(self) -> tuple[str, ...]:
-        return tuple(self.config.descriptors)
 
     @functools.lru_cache(maxsize=4)  # noqa: B019 - one dataset object per run
     def _permutation(self, epoch: int) -> np.ndarray:
@@ -181,7 +179,3 @@ class DatasetPairs:
                 )
             )
         return out
-
-    def epochs(self, steps: int) -> float:
-        """How many passes over the training examples ``steps`` steps make."""
-        return steps * self.config.batch_size / self.n_train if self.n_train else math.inf
