@@ -26,16 +26,13 @@ from typing import Any
 import numpy as np
 
 from dafxkit.train.config import ConfigError, TrainConfig
+from dafxkit.train.data import TEST_OFFSET, VAE_OFFSET, VAL_OFFSET
 
 __all__ = ["SCHEME", "DatasetPairs", "check_dataset", "dataset_path", "is_dataset"]
 
 #: Data URIs starting with this name a generated dataset.
 SCHEME = "dataset:"
 
-# The held-out index ranges of dafxkit.train.data (repeated here to keep the import one-way).
-_VAL_OFFSET = 1_000_000_000
-_TEST_OFFSET = 2_000_000_000
-_VAE_OFFSET = 3_000_000_000
 
 
 def is_dataset(uri: str) -> bool:
@@ -146,12 +143,12 @@ class DatasetPairs:
     def position(self, index: int) -> int:
         """The dataset example that run index ``index`` reads."""
         c = self.config
-        if index >= _VAE_OFFSET:
-            return (index - _VAE_OFFSET) % self.n_train
-        if index >= _TEST_OFFSET:
-            return self._held_out(index - _TEST_OFFSET, c.n_test, self.n_train + c.n_val, "test")
-        if index >= _VAL_OFFSET:
-            return self._held_out(index - _VAL_OFFSET, c.n_val, self.n_train, "validation")
+        if index >= VAE_OFFSET:
+            return (index - VAE_OFFSET) % self.n_train
+        if index >= TEST_OFFSET:
+            return self._held_out(index - TEST_OFFSET, c.n_test, self.n_train + c.n_val, "test")
+        if index >= VAL_OFFSET:
+            return self._held_out(index - VAL_OFFSET, c.n_val, self.n_train, "validation")
         epoch, i = divmod(int(index), self.n_train)
         return int(self._permutation(epoch)[i])
 
