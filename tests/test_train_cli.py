@@ -113,6 +113,7 @@ def test_train_evaluate_apply(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--descriptors", "shiny,depth"], "descriptors: timbral has no shiny; it has"),
         (["--effect", "distorshun"], "no effect named 'distorshun'"),
         (["--mode", "style"], "mode must be"),
         (["--device", "quantum"], "device must be one of"),
@@ -182,3 +183,17 @@ def test_train_lets_idle_openmp_threads_sleep_unless_told_otherwise(tmp_path, mo
 def test_summary_line_says_higher_when_the_model_loses():
     assert commands._relative(0.525) == "52.5 % lower"
     assert commands._relative(-0.041) == "4.1 % higher"  # was "-4.1 % lower"
+
+
+def test_descriptors_flag_sets_the_runs_descriptors(tmp_path):
+    from dafxkit.train.config import load_config
+
+    cfg = save_config(TrainConfig(**{**TINY, "steps": 1}), tmp_path / "t.toml")
+    for name, flag, want in (
+        ("a", "none", ()),
+        ("b", "depth, brightness", ("depth", "brightness")),
+    ):
+        args = ["train", "--config", str(cfg), "--descriptors", flag, "-o", str(tmp_path / name)]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert load_config(tmp_path / name / "config.toml").descriptors == want

@@ -95,7 +95,10 @@ def test_a_run_trains_and_evaluates_on_the_dataset(dataset, tmp_path):
         ({"sample_rate": 16000}, "train with --sample-rate 8000"),
         ({"seconds": 1.0}, "seconds: the dataset has 0.5"),
         ({"channels": 2}, "channels: the dataset has 1"),
-        ({"descriptors": ("warmth",)}, "holds no warmth (it has brightness, depth)"),
+        (
+            {"descriptors": ("warmth",)},
+            "holds no warmth (it has brightness, depth); train with --descriptors brightness,depth",
+        ),
         ({"batch_size": 20}, "holds 24 examples; this run needs at least 28"),
     ],
 )

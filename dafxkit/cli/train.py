@@ -53,6 +53,10 @@ def _config(config_path: Path | None, **flags: Any):
     changes = {k: v for k, v in flags.items() if v is not None}
     if "effect" in changes:
         changes["effect"] = tuple(changes["effect"])
+    if "descriptors" in changes:
+        spec = changes["descriptors"].strip()
+        names = () if spec.lower() in ("", "none") else spec.split(",")
+        changes["descriptors"] = tuple(n.strip() for n in names if n.strip())
     return base.replace(**changes)
 
 
@@ -147,6 +151,13 @@ def train(
         float | None,
         typer.Option(help="Weight of the descriptor loss (brightness/depth of ŷ vs yb; 0 off)."),
     ] = None,
+    descriptors: Annotated[
+        str | None,
+        typer.Option(
+            help="Timbral descriptors of the clips, comma-separated (default brightness,depth), "
+            "or none: for the descriptor loss, descriptor mode and the evaluation."
+        ),
+    ] = None,
     spsa_k: Annotated[int | None, typer.Option(help="SPSA directions per step.")] = None,
     finetune_encoder: Annotated[
         bool | None, typer.Option("--finetune-encoder/--freeze-encoder", help="Train the encoder.")
@@ -187,6 +198,7 @@ def train(
             beta_z=beta_z,
             param_loss=param_loss,
             descriptor_loss=descriptor_loss,
+            descriptors=descriptors,
             spsa_k=spsa_k,
             finetune_encoder=finetune_encoder,
             vae_steps=vae_steps,

@@ -25,7 +25,7 @@ from dafxkit.data import AugmentConfig, PairConfig, Pipeline, PipelineConfig, Sa
 from dafxkit.data.pipeline import limit_threads, prepare_worker
 from dafxkit.data.sources import Source
 from dafxkit.spsa import BatchShare
-from dafxkit.train.config import TrainConfig
+from dafxkit.train.config import ConfigError, TrainConfig
 
 if TYPE_CHECKING:
     from dafxkit.train.distributed import Distributed
@@ -59,10 +59,19 @@ def check_data(config: TrainConfig) -> None:
 
     if is_dataset(config.data):
         check_dataset(config)
-    else:
-        from dafxkit.data import open_source
+        return
+    from dafxkit import registry
+    from dafxkit.data import open_source
 
-        open_source(config.data, sample_rate=config.sample_rate)
+    open_source(config.data, sample_rate=config.sample_rate)
+    if config.descriptors:
+        feature = pipeline_config(config).feature
+        names = registry.load_feature(feature).feature_names
+        missing = [d for d in config.descriptors if d not in names]
+        if missing:
+            raise ConfigError(
+                f"descriptors: {feature} has no {', '.join(missing)}; it has {', '.join(names)}"
+            )
 
 
 def pipeline_config(config: TrainConfig) -> PipelineConfig:

@@ -34,7 +34,6 @@ __all__ = ["SCHEME", "DatasetPairs", "check_dataset", "dataset_path", "is_datase
 SCHEME = "dataset:"
 
 
-
 def is_dataset(uri: str) -> bool:
     """True for a ``dataset:PATH`` data URI."""
     return uri.startswith(SCHEME)
@@ -89,9 +88,9 @@ def check_dataset(config: TrainConfig) -> Any:
     if missing:
         raise ConfigError(
             f"the dataset at {path} holds no {', '.join(missing)} (it has "
-            f"{', '.join(data.descriptor_names) or 'no descriptors'}); set descriptors in the "
-            "run's config to those, or generate it with --descriptors "
-            f"{','.join(config.descriptors)}"
+            f"{', '.join(data.descriptor_names) or 'no descriptors'}); train with "
+            f"--descriptors {','.join(data.descriptor_names) or 'none'}, or generate it with "
+            f"--descriptors {','.join(config.descriptors)}"
         )
     needed = config.n_val + config.n_test + config.batch_size
     if len(data) < needed:
