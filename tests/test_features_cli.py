@@ -285,3 +285,52 @@ def test_files_wait_for_memory_when_the_budget_is_small(runner, wavs, fake_dists
     assert result.exit_code == 0, result.output
     most = {float(r["most_inside"]) for r in csv.DictReader(io.StringIO(result.stdout))}
     assert most == {1.0}
+
+
+# Peak level, but crashes on clips of 999 samples while CRASH is set (a crash mid-run).
+CRASHY_SOURCE = """
+import os
+import numpy as np
+from dafxkit.features import FeatureExtractor
+
+class Crashy(FeatureExtractor):
+    name = "crashy"
+    feature_names = ("peak",)
+
+    def compute(self, audio, sample_rate):
+        if os.environ.get("CRASH") and audio.shape[-1] == 999:
+            raise RuntimeError("crashed")
+        return np.abs(audio).max(axis=(1, 2))[:, None].astype(np.float64)
+"""
+
+
+def test_a_csv_run_cut_short_goes_on_where_it_stopped(runner, tmp_path, fake_dists):
+    fake_dists.add(
+        "crashfx",
+        {"dafxkit.features": {"crashy": "crashy_mod:Crashy"}},
+        {"crashy_mod": CRASHY_SOURCE},
+    )
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"{i}.wav")
+        n = 999 if i == 3 else 1000 + i
+        sf.write(paths[-1], np.full(n, 0.1 * (i + 1)), 8000)
+    out = tmp_path / "peaks.csv"
+    journal = tmp_path / "peaks.csv.partial"
+    args = ["features", "extract", *paths, "-f", "crashy", "--format", "csv", "-o", out, "-j", 1]
+    crashed = runner.invoke(app, [str(a) for a in args], env={**ENV, "CRASH": "1"})
+    assert crashed.exit_code != 0 and not out.exists()
+    kept = list(csv.DictReader(io.StringIO(journal.read_text())))
+    assert [r["file"] for r in kept] == [str(p) for p in paths[:3]]
+    # A row cut short by the crash is described again.
+    journal.write_text(journal.read_text()[:-4])
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    assert "2 of 6 file(s) described before" in " ".join(result.stderr.split())
+    assert not journal.exists()
+    fresh = tmp_path / "fresh.csv"
+    again = invoke(runner, *args[:-4], "-o", fresh, "-j", 1)
+    assert again.exit_code == 0, again.output
+    assert out.read_text() == fresh.read_text()  # the same file as one uninterrupted run
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [round(float(r["peak"]), 3) for r in rows] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]

@@ -159,6 +159,26 @@ class _FrameBudget:
                 self._cond.notify_all()
 
 
+def _described_before(journal: Path, header: list[str]) -> dict[str, dict[str, str]]:
+    """Rows of an earlier, unfinished run of the same command (file -> row); none when there
+    is no journal or its columns differ."""
+    if not journal.is_file():
+        return {}
+    text = journal.read_text(encoding="utf-8")
+    if not text.endswith("\n"):  # the last row was cut short by the crash: describe it again
+        text = text[: text.rfind("\n") + 1]
+        journal.write_text(text, encoding="utf-8")  # rows appended later start on a new line
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != header:
+        if reader.fieldnames is not None:
+            err_console.print(
+                f"[yellow]{escape(str(journal))} holds other columns; describing every file "
+                "again[/]"
+            )
+        return {}
+    return {r["file"]: r for r in reader if None not in r.values() and len(r) == len(header)}
+
+
 def _expand(files: Sequence[Path]) -> list[Path]:
     """The files to describe: each folder replaced by the audio files under it."""
     from dafxkit.data.sources import audio_files_under
@@ -306,30 +326,67 @@ def extract(
             "flags": " ".join(flags),
         }
 
+    header = ["file", *columns, "flags"]
     rows: list[dict[str, Any]] = []
     failed = 0
-    workers = min(jobs or os.cpu_count() or 1, max(len(paths), 1))
+    # A CSV going to a file is journalled row by row in FILE.partial: after a crash or Ctrl-C
+    # the same command describes only the files not in it yet.
+    journal = output.with_name(output.name + ".partial") if output and format == "csv" else None
+    done = _described_before(journal, header) if journal is not None else {}
+    todo = [p for p in paths if str(p) not in done]
+    if done:
+        err_console.print(
+            f"going on from {journal}: {len(paths) - len(todo)} of {len(paths)} file(s) "
+            "described before",
+            highlight=False,
+        )
+    log = None
+    if journal is not None:
+        log = open(journal, "a" if done else "w", newline="", encoding="utf-8")  # noqa: SIM115
+        logger = csv.DictWriter(log, fieldnames=header)
+        if not done:
+            logger.writeheader()
+    workers = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
     pool = ThreadPoolExecutor(workers)
     try:
-        with Progress(console=err_console, transient=True, disable=len(paths) < 4) as progress:
-            task = progress.add_task("extracting", total=len(paths))
-            for result in pool.map(describe, paths):
+        with Progress(console=err_console, transient=True, disable=len(todo) < 4) as progress:
+            task = progress.add_task("extracting", total=len(todo))
+            for result in pool.map(describe, todo):
                 if isinstance(result, str):
                     err_console.print(f"[yellow]{escape(result)}[/]")
                     failed += 1
                 else:
                     rows.append(result)
+                    if log is not None:
+                        logger.writerow(result)
+                        log.flush()
                 progress.advance(task)
+    except BaseException:
+        if log is not None and (rows or done):
+            err_console.print(
+                f"[yellow]kept {len(rows) + len(done)} described file(s) in {escape(str(journal))}"
+                "; run the same command to go on[/]"
+            )
+        raise
     finally:
         # On an error or Ctrl-C, files not yet started are dropped, not described.
         pool.shutdown(wait=True, cancel_futures=True)
+        if log is not None:
+            log.close()
 
     if format == "table":
         _print_table(rows, columns)
     else:
         text = io.StringIO()
         if format == "csv":
-            writer = csv.DictWriter(text, fieldnames=["file", *columns, "flags"])
+            if done:  # earlier rows as they were written, in the order of the files
+                fresh = {r["file"]: r for r in rows}
+                rows = [
+                    done.get(str(p)) or fresh[str(p)]
+                    for p in paths
+                    if str(p) in done or str(p) in fresh
+                ]
+            writer = csv.DictWriter(text, fieldnames=header)
             writer.writeheader()
             writer.writerows(rows)
         else:
@@ -342,9 +399,11 @@ def extract(
         if output is None:
             typer.echo(text.getvalue(), nl=False)
         else:
-            partial = output.with_name(output.name + ".partial")
-            partial.write_text(text.getvalue())
-            partial.replace(output)
+            tmp = output.with_name(f".{output.name}.tmp")
+            tmp.write_text(text.getvalue())
+            tmp.replace(output)
+            if journal is not None:
+                journal.unlink(missing_ok=True)
             err_console.print(f"wrote {len(rows)} row(s) to {output}")
     if failed:
         err_console.print(f"[yellow]{failed} of {len(paths)} file(s) could not be read[/]")
