@@ -10,6 +10,18 @@ from dafxkit.models.controller import Controller
 from dafxkit.models.vae import BetaVAE, LogMel, VAEEncoder, beta_at, kl_divergence, vae_loss
 
 
+def test_logmel_pads_only_clips_too_short_for_centred_frames():
+    mel = LogMel(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
+    x = torch.randn(2, 1, 300)
+    direct = torch.stft(
+        x.mean(dim=1), n_fft=512, hop_length=128, window=torch.hann_window(512), return_complex=True
+    )
+    assert mel(x).shape[-1] == direct.shape[-1]  # 300 > 256: unchanged, no padding
+    short = torch.randn(2, 1, 40)
+    padded = torch.cat([short, torch.zeros(2, 1, 257 - 40)], dim=-1)
+    torch.testing.assert_close(mel(short), mel(padded))  # silence after a too-short clip
+
+
 def test_logmel_shape_and_finite_on_silence():
     mel = LogMel(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
     out = mel(torch.zeros(2, 1, 4000))
@@ -17,8 +29,9 @@ def test_logmel_shape_and_finite_on_silence():
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("samples", [4000, 11025])
+@pytest.mark.parametrize("samples", [1, 100, 256, 257, 4000, 11025])
 def test_vae_any_length_maps_to_latent(samples):
+    # Down to one sample: at most n_fft / 2 samples was a torch.stft padding error before.
     torch.manual_seed(0)
     vae = BetaVAE(sample_rate=16000, latent_dim=8, n_mels=32, n_fft=512, hop_length=128)
     out = vae(torch.randn(3, 1, samples) * 0.1)
@@ -87,3 +100,14 @@ def test_controller_rejects_bad_settings():
         Controller(16, 4, z_dim=12)
     with pytest.raises(DafxError, match="mode"):
         Controller(16, 4, mode="style")
+
+
+@pytest.mark.parametrize("samples", [1, 100, 1024, 1025])
+def test_mrstft_loss_takes_clips_shorter_than_its_frames(samples):
+    from dafxkit.models.losses import MultiResolutionSTFTLoss
+
+    loss = MultiResolutionSTFTLoss()  # frames up to 2048: a padding error at <= 1024 before
+    x = torch.randn(3, 1, samples)
+    assert float(loss(x, x)) == 0.0
+    value = loss(0.5 * x, x)
+    assert torch.isfinite(value) and float(value) > 0

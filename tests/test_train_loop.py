@@ -229,3 +229,9 @@ def test_killed_run_resumes_like_an_uninterrupted_one(tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
     assert proc.returncode == -signal.SIGKILL and 0 < step < 40  # killed mid-way
+
+
+def test_clips_shorter_than_the_stft_frames_train(tmp_path):
+    # 400 samples: shorter than half of the VAE's 1024-point frames and of the loss's 2048.
+    summary = train(TrainConfig(**{**TINY, "seconds": 0.05, "steps": 2}), tmp_path / "run")
+    assert all(np.isfinite(m["mrstft"]) for m in summary["methods"].values())

@@ -35,9 +35,16 @@ class STFTLoss(torch.nn.Module):
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
 
     def magnitude(self, x: torch.Tensor) -> torch.Tensor:
-        """``(..., samples)`` → ``(N, freq, frames)`` magnitudes, leading axes flattened."""
+        """``(..., samples)`` → ``(N, freq, frames)`` magnitudes, leading axes flattened.
+
+        A signal of at most ``fft_size / 2`` samples (too short for the centred frames'
+        reflection padding) gets silence after it first."""
+        x = x.reshape(-1, x.shape[-1])
+        short = self.fft_size // 2 + 1 - x.shape[-1]
+        if short > 0:
+            x = torch.nn.functional.pad(x, (0, short))
         spec = torch.stft(
-            x.reshape(-1, x.shape[-1]),
+            x,
             n_fft=self.fft_size,
             hop_length=self.hop_size,
             win_length=self.win_length,

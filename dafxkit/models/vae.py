@@ -77,6 +77,11 @@ class LogMel(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         mono = audio.mean(dim=1)
+        short = self.n_fft // 2 + 1 - mono.shape[-1]
+        if short > 0:
+            # torch.stft's centring reflects n_fft / 2 samples at each end, which a clip that
+            # short does not have: it gets silence after it instead (one frame or two).
+            mono = F.pad(mono, (0, short))
         spec = torch.stft(
             mono,
             n_fft=self.n_fft,
