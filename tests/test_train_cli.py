@@ -136,6 +136,9 @@ def test_train_vae_writes_a_loadable_encoder(tmp_path):
     assert res.exit_code == 0, res.output
     enc = VAEEncoder(checkpoint=out)
     assert enc.sample_rate == 8000 and enc.embedding_dim == 8
+    # --seconds reaches the config (as train's does): a bad value is refused by it.
+    res = runner.invoke(app, ["train-vae", "--config", str(cfg), "--seconds", "0", "-o", str(out)])
+    assert res.exit_code == 1 and "seconds must be a positive number" in _text(res)
 
 
 def test_resume_missing_run(tmp_path):

@@ -224,12 +224,16 @@ def train(
 @reports_errors
 def train_vae(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write.")] = Path("vae.pt"),
-    data: Annotated[str | None, typer.Option(help="Source URI.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Source URI (synthetic, folder:P, musdb:P) or dataset:P."),
+    ] = None,
     effect: Annotated[
         list[str] | None, typer.Option("--effect", "-e", help="Effect(s) for the effected clips.")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
     sample_rate: Annotated[int | None, typer.Option(help="Clip sample rate (Hz).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Clip length (s).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML with any settings.")] = None,
@@ -246,6 +250,7 @@ def train_vae(
         effect=effect,
         vae_steps=steps,
         sample_rate=sample_rate,
+        seconds=seconds,
         device=device,
         seed=seed,
     )
