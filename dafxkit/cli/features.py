@@ -277,8 +277,9 @@ def extract(
 
     A folder stands for the audio files in it and its subfolders (by suffix, sorted; hidden
     files left out); files libsndfile cannot read are skipped with a message, and the exit
-    status is then 1. Several files are read
-    and described at a time (--jobs); rows keep the order of the files.
+    status is then 1. Several files are read and described at a time (--jobs); rows keep the
+    order of the files. A CSV written with -o goes to FILE.partial row by row first: after a
+    crash or Ctrl-C, the same command describes only the files not done yet.
     """
     if format not in ("table", "csv", "json"):
         raise DafxError(f"--format must be table, csv or json; got {format!r}")
