@@ -52,11 +52,9 @@ SAMPLE_RATES = (22050, 44100, 48000)
 
 
 def _effect(effect: Any) -> Any:
-    if isinstance(effect, str):
-        from dafxkit import registry
+    from dafxkit import registry
 
-        return registry.load_effect(effect)
-    return effect
+    return registry.load_effect(effect) if isinstance(effect, str) else effect
 
 
 def _inputs(rng: np.random.Generator, channels: int = 2, samples: int = 3000) -> np.ndarray:
@@ -188,18 +186,19 @@ def effect_problems(effect: Any, *, seed: int = 0) -> list[str]:
 def check_effect(effect: Any, *, seed: int = 0) -> None:
     """Raise AssertionError listing every problem `effect_problems` finds."""
     effect = _effect(effect)
-    problems = effect_problems(effect, seed=seed)
+    _raise_problems(f"effect {effect.name!r}", effect_problems(effect, seed=seed))
+
+
+def _raise_problems(what: str, problems: list[str]) -> None:
     if problems:
         listing = "\n".join(f"- {p}" for p in problems)
-        raise AssertionError(f"effect {effect.name!r} breaks the dafxkit contract:\n{listing}")
+        raise AssertionError(f"{what} breaks the dafxkit contract:\n{listing}")
 
 
 def _extractor(extractor: Any) -> Any:
-    if isinstance(extractor, str):
-        from dafxkit import registry
+    from dafxkit import registry
 
-        return registry.load_feature(extractor)
-    return extractor
+    return registry.load_feature(extractor) if isinstance(extractor, str) else extractor
 
 
 def extractor_problems(extractor: Any, *, seed: int = 0, seconds: float = 0.5) -> list[str]:
@@ -255,9 +254,6 @@ def extractor_problems(extractor: Any, *, seed: int = 0, seconds: float = 0.5) -
 def check_extractor(extractor: Any, *, seed: int = 0) -> None:
     """Raise AssertionError listing every problem `extractor_problems` finds."""
     extractor = _extractor(extractor)
-    problems = extractor_problems(extractor, seed=seed)
-    if problems:
-        listing = "\n".join(f"- {p}" for p in problems)
-        raise AssertionError(
-            f"feature extractor {extractor.name!r} breaks the dafxkit contract:\n{listing}"
-        )
+    _raise_problems(
+        f"feature extractor {extractor.name!r}", extractor_problems(extractor, seed=seed)
+    )

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from dafxkit import registry
 from dafxkit.audio import read_audio
-from dafxkit.cli._common import console, err_console, reports_errors
+from dafxkit.cli._common import audio_inputs, console, err_console, reports_errors
 from dafxkit.errors import DafxError, PluginError, UnknownPluginError
 
 DEFAULT_FEATURES = "timbral"
@@ -179,22 +179,6 @@ def _described_before(journal: Path, header: list[str]) -> dict[str, dict[str, s
     return {r["file"]: r for r in reader if None not in r.values() and len(r) == len(header)}
 
 
-def _expand(files: Sequence[Path]) -> list[Path]:
-    """The files to describe: each folder replaced by the audio files under it."""
-    from dafxkit.data.sources import audio_files_under
-
-    paths: list[Path] = []
-    for path in files:
-        if path.is_dir():
-            found = audio_files_under(path)
-            if not found:
-                raise DafxError(f"no audio files under {path}")
-            paths += found
-        else:
-            paths.append(path)
-    return paths
-
-
 def _format_value(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4g}"
 
@@ -289,7 +273,7 @@ def extract(
     columns = [c for _, keep in plan for c in keep]
     if len(set(columns)) != len(columns):  # the same feature from two extractors
         columns = [f"{fe.name}:{c}" for fe, keep in plan for c in keep]
-    paths = _expand(files)
+    paths = [path for path, _ in audio_inputs(files)]
     # Extractors that are not thread-safe take turns; reading files never waits for them.
     locks = {id(fe): threading.Lock() for fe, _ in plan if not getattr(fe, "thread_safe", False)}
 

@@ -8,21 +8,19 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from dafxkit import registry
 from dafxkit.audio import read_audio, write_audio
 from dafxkit.cli._common import (
+    OutputPath,
     console,
-    err_console,
-    output_paths,
+    exit_if_skipped,
+    for_each_file,
     parse_assignments,
+    plan_outputs,
     reports_errors,
-    writes_one_file,
 )
-from dafxkit.errors import AudioError
 
 _CLIPPING_HINT = "[yellow]the output peaks above full scale and this format may clip it[/]"
 #: Formats that store floats, so nothing above full scale is clipped.
@@ -47,15 +45,7 @@ def process(
             "parameters are then named member.param (e.g. distortion.drive_db).",
         ),
     ],
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Output file (out.wav, …) for one input file; otherwise, or without a "
-            "suffix, a folder (made if missing).",
-        ),
-    ],
+    output: OutputPath,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -81,9 +71,8 @@ def process(
     values = parse_assignments(param or [])
     settings = fx.settings(1, **values)
     chosen = fx.resolve_backend(backend)
-    if writes_one_file(inputs, output):
-        if inputs[0].resolve() == output.resolve():
-            raise AudioError(f"output {output} would overwrite the input; choose another path")
+    one_file, jobs = plan_outputs(inputs, output)
+    if one_file:
         audio, rate = read_audio(inputs[0])
         start = time.perf_counter()
         processed = fx(audio[None], settings, rate, backend=chosen)[0]
@@ -100,43 +89,32 @@ def process(
         if peak > 1.0 and output.suffix.lower() not in _FLOAT_SUFFIXES:
             console.print(_CLIPPING_HINT)
         return
-    jobs = output_paths(inputs, output)
     output.mkdir(parents=True, exist_ok=True)
     _print_settings(fx, settings)
-    failed: list[str] = []
     clipped = 0
     seconds = 0.0
+
+    def work(source: Path, target: Path) -> tuple[np.ndarray, int]:
+        nonlocal clipped, seconds
+        audio, rate = read_audio(source)
+        processed = fx(audio[None], settings, rate, backend=chosen)[0]
+        seconds += audio.shape[1] / rate
+        if float(np.max(np.abs(processed))) > 1.0 and target.suffix.lower() not in (
+            _FLOAT_SUFFIXES
+        ):
+            clipped += 1
+        return processed, rate
+
     start = time.perf_counter()
-    with Progress(console=err_console, transient=True, disable=len(jobs) < 4) as progress:
-        task = progress.add_task("processing", total=len(jobs))
-        for source, target in jobs:
-            try:
-                audio, rate = read_audio(source)
-                processed = fx(audio[None], settings, rate, backend=chosen)[0]
-            except AudioError as exc:  # unreadable, or NaN / inf samples
-                err_console.print(f"[yellow]skipped {escape(str(source))}: {escape(str(exc))}[/]")
-                failed.append(str(source))
-                progress.advance(task)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_audio(target, processed, rate)
-            seconds += audio.shape[1] / rate
-            if float(np.max(np.abs(processed))) > 1.0 and target.suffix.lower() not in (
-                _FLOAT_SUFFIXES
-            ):
-                clipped += 1
-            progress.advance(task)
-    done = len(jobs) - len(failed)
+    skipped = for_each_file(jobs, "processing", work)
     console.print(
-        f"{fx.name}: {chosen} backend; wrote {done} file(s) ({seconds:.1f} s of audio) to "
-        f"{output} in {time.perf_counter() - start:.1f} s",
+        f"{fx.name}: {chosen} backend; wrote {len(jobs) - skipped} file(s) ({seconds:.1f} s of "
+        f"audio) to {output} in {time.perf_counter() - start:.1f} s",
         highlight=False,
     )
     if clipped:
         console.print(f"{clipped} file(s): " + _CLIPPING_HINT)
-    if failed:
-        err_console.print(f"[yellow]{len(failed)} of {len(jobs)} file(s) could not be processed[/]")
-        raise typer.Exit(code=1)
+    exit_if_skipped(skipped, len(jobs))
 
 
 def _print_settings(fx, settings: np.ndarray) -> None:

@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
 
-from dafxkit.cli._common import console, err_console, reports_errors
+from dafxkit.cli._common import (
+    OutputPath,
+    console,
+    exit_if_skipped,
+    for_each_file,
+    plan_outputs,
+    reports_errors,
+)
 
 _DEFAULTS_NOTE = "Default: the value in --config, else the built-in default."
 
@@ -287,12 +292,10 @@ def evaluate(
     from dafxkit.train.evaluation import evaluate as run_evaluation
 
     if data is not None:
-        import dataclasses
-
         from dafxkit.train.data import check_data
         from dafxkit.train.loop import load_config
 
-        check_data(dataclasses.replace(load_config(run / "config.toml"), data=data))
+        check_data(load_config(run / "config.toml").replace(data=data))
     summary = run_evaluation(run, which=checkpoint, source=data, n_test=n_test)
     _print_summary(summary)
     console.print(f"results in {summary['folder']}", highlight=False)
@@ -305,15 +308,7 @@ def apply(
         list[Path],
         typer.Argument(help="Input audio files or folders of them.", show_default=False),
     ],
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Output file (out.wav, …) for one input file; otherwise, or without a "
-            "suffix, a folder (made if missing).",
-        ),
-    ],
+    output: OutputPath,
     reference: Annotated[
         Path | None, typer.Option(help="Reference audio (reference mode).")
     ] = None,
@@ -338,8 +333,7 @@ def apply(
     import csv
 
     from dafxkit.audio import read_audio, write_audio
-    from dafxkit.cli._common import output_paths, writes_one_file
-    from dafxkit.errors import AudioError, DafxError
+    from dafxkit.errors import DafxError
     from dafxkit.train.loop import Applier
 
     ref, ref_rate = read_audio(reference) if reference is not None else (None, None)
@@ -352,12 +346,9 @@ def apply(
             zs = [float(v) for v in z.split(",")]
         except ValueError:
             raise DafxError(f"--z expects comma-separated numbers; got {z!r}") from None
-    single = writes_one_file(inputs, output)
-    if single and inputs[0].resolve() == output.resolve():
-        raise DafxError(f"output {output} would overwrite the input; choose another path")
-    jobs = [(inputs[0], output)] if single else output_paths(inputs, output)
+    one_file, jobs = plan_outputs(inputs, output)
     applier = Applier(run, reference=ref, reference_rate=ref_rate, descriptor_change=change, z=zs)
-    if single:
+    if one_file:
         x, rate = read_audio(inputs[0])
         y, params = applier(x, rate)
         for name, value in params.items():
@@ -367,22 +358,14 @@ def apply(
         return
     output.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    failed = 0
-    with Progress(console=err_console, transient=True, disable=len(jobs) < 4) as progress:
-        task = progress.add_task("applying", total=len(jobs))
-        for source, target in jobs:
-            try:
-                x, rate = read_audio(source)
-                y, params = applier(x, rate)
-            except AudioError as exc:  # unreadable, or NaN / inf samples
-                err_console.print(f"[yellow]skipped {escape(str(source))}: {escape(str(exc))}[/]")
-                failed += 1
-                progress.advance(task)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_audio(target, y, rate)
-            rows.append({"file": str(target.relative_to(output)), **params})
-            progress.advance(task)
+
+    def work(source: Path, target: Path) -> tuple[Any, int]:
+        x, rate = read_audio(source)
+        y, params = applier(x, rate)
+        rows.append({"file": str(target.relative_to(output)), **params})
+        return y, rate
+
+    skipped = for_each_file(jobs, "applying", work)
     table = output / "params.csv"
     if rows:
         partial = table.with_name(table.name + ".partial")
@@ -392,6 +375,4 @@ def apply(
             writer.writerows(rows)
         partial.replace(table)
     console.print(f"wrote {len(rows)} file(s) to {output}, their parameters to {table}")
-    if failed:
-        err_console.print(f"[yellow]{failed} of {len(jobs)} file(s) could not be processed[/]")
-        raise typer.Exit(code=1)
+    exit_if_skipped(skipped, len(jobs))

@@ -27,6 +27,7 @@ from dafxkit.data.config import PipelineConfig
 from dafxkit.data.sampler import ClipSampler
 from dafxkit.data.sources import Source, TrackReadError, open_source
 from dafxkit.errors import DataError, ParameterError, PluginLoadError
+from dafxkit.features import FeatureExtractor
 
 __all__ = [
     "STAGES",
@@ -245,6 +246,34 @@ def prepare_worker(threads: int) -> None:
     keep_freed_memory()
 
 
+def descriptor_extractor(
+    feature: str, descriptors: Sequence[str], threads: int | None = None
+) -> FeatureExtractor:
+    """The extractor ``feature``, built for just ``descriptors`` where it can select columns
+    (else whole), with ``threads`` worker threads where it has them.
+
+    Raises
+    ------
+    DataError
+        When it has no feature of one of those names.
+    """
+    try:
+        extractor = registry.load_feature(feature, columns=tuple(descriptors))
+    except PluginLoadError as exc:
+        if exc.stage != "build":
+            raise
+        extractor = registry.load_feature(feature)
+    missing = [d for d in descriptors if d not in extractor.feature_names]
+    if missing:
+        raise DataError(
+            f"feature extractor {feature!r} has no {', '.join(missing)}; it has "
+            f"{', '.join(extractor.feature_names)}"
+        )
+    if threads is not None and hasattr(extractor, "threads"):
+        extractor.threads = threads
+    return extractor
+
+
 class Pipeline:
     """Builds examples for a `PipelineConfig`.
 
@@ -278,21 +307,8 @@ class Pipeline:
         self.checker = Checker(config.checks, rate)
         self.extractor = None
         if config.descriptors:
-            try:  # only the asked-for columns, where the extractor can select them
-                extractor = registry.load_feature(config.feature, columns=tuple(config.descriptors))
-            except PluginLoadError as exc:
-                if exc.stage != "build":
-                    raise
-                extractor = registry.load_feature(config.feature)
-            missing = [d for d in config.descriptors if d not in extractor.feature_names]
-            if missing:
-                raise DataError(
-                    f"feature extractor {config.feature!r} has no {', '.join(missing)}; it has "
-                    f"{', '.join(extractor.feature_names)}"
-                )
+            extractor = descriptor_extractor(config.feature, config.descriptors, threads)
             self._columns = [extractor.feature_names.index(d) for d in config.descriptors]
-            if threads is not None and hasattr(extractor, "threads"):
-                extractor.threads = threads
             self.extractor = extractor
         self.stats = Stats()
         self._reported_tracks: set[str] = set()

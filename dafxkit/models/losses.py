@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["STFTLoss", "MultiResolutionSTFTLoss"]
+__all__ = ["STFTLoss", "MultiResolutionSTFTLoss", "pad_for_centred_frames"]
+
+
+def pad_for_centred_frames(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """``x`` ``(..., samples)`` with silence after it when it has at most ``n_fft / 2``
+    samples: `torch.stft`'s centring reflects ``n_fft / 2`` samples at each end, which such a
+    clip does not have. Longer signals are returned as they are."""
+    short = n_fft // 2 + 1 - x.shape[-1]
+    return torch.nn.functional.pad(x, (0, short)) if short > 0 else x
 
 
 class STFTLoss(torch.nn.Module):
@@ -39,10 +47,7 @@ class STFTLoss(torch.nn.Module):
 
         A signal of at most ``fft_size / 2`` samples (too short for the centred frames'
         reflection padding) gets silence after it first."""
-        x = x.reshape(-1, x.shape[-1])
-        short = self.fft_size // 2 + 1 - x.shape[-1]
-        if short > 0:
-            x = torch.nn.functional.pad(x, (0, short))
+        x = pad_for_centred_frames(x.reshape(-1, x.shape[-1]), self.fft_size)
         spec = torch.stft(
             x,
             n_fft=self.fft_size,

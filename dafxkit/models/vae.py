@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from dafxkit.descriptors.mfcc import mel_filterbank
 from dafxkit.encoder import Encoder
 from dafxkit.errors import DafxError, MissingDependencyError
+from dafxkit.models.losses import pad_for_centred_frames
 from dafxkit.spsa import BatchShare
 
 __all__ = ["atomic_save", "LogMel", "BetaVAE", "VAEEncoder", "vae_loss", "kl_divergence", "beta_at"]
@@ -76,12 +77,7 @@ class LogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        mono = audio.mean(dim=1)
-        short = self.n_fft // 2 + 1 - mono.shape[-1]
-        if short > 0:
-            # torch.stft's centring reflects n_fft / 2 samples at each end, which a clip that
-            # short does not have: it gets silence after it instead (one frame or two).
-            mono = F.pad(mono, (0, short))
+        mono = pad_for_centred_frames(audio.mean(dim=1), self.n_fft)
         spec = torch.stft(
             mono,
             n_fft=self.n_fft,

@@ -117,18 +117,10 @@ class DatasetPairs:
         self.extractor = None
         if config.descriptors:
             # The run's descriptor loss and evaluation describe ŷ with the dataset's extractor.
-            from dafxkit import registry
-            from dafxkit.errors import PluginLoadError
+            from dafxkit.data.pipeline import descriptor_extractor
 
             feature = self.data.manifest["descriptors"]["feature"]
-            try:  # only the run's columns, where the extractor can select them
-                self.extractor = registry.load_feature(feature, columns=tuple(config.descriptors))
-            except PluginLoadError as exc:
-                if exc.stage != "build":
-                    raise
-                self.extractor = registry.load_feature(feature)
-            if threads is not None and hasattr(self.extractor, "threads"):
-                self.extractor.threads = threads
+            self.extractor = descriptor_extractor(feature, config.descriptors, threads)
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -61,7 +60,7 @@ def evaluate(
             out = evaluation_folder(run, source)
         if n_test is not None:
             changes["n_test"] = n_test
-        config = dataclasses.replace(config, **changes)
+        config = config.replace(**changes)
         data = None
     data = data or PairBatches(config)
     out.mkdir(parents=True, exist_ok=True)

@@ -598,11 +598,15 @@ class Applier:
 
     def params(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Normalised ``(1, n_params)`` parameters for ``audio`` ``(channels, samples)``."""
+        audio = _as_clip(audio, "audio")
+        return self._params(audio, _whole_hz(validate_sample_rate(sample_rate), "sample_rate"))
+
+    def _params(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        # `params` of a checked clip and rate.
         if self._fixed is not None:
             return self._fixed.double().numpy()
-        rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
         with torch.no_grad():
-            x = self.system.encoder(self._heard(_as_clip(audio, "audio"), rate))
+            x = self.system.encoder(self._heard(audio, rate))
             second = self._reference if self._reference is not None else self._condition
             out = self.system.controller(x, second, sample=False)
         return out["params"].double().numpy()
@@ -611,7 +615,7 @@ class Applier:
         """``(processed audio, physical parameters)`` for ``audio`` ``(channels, samples)``."""
         audio = _as_clip(audio, "audio")
         rate = _whole_hz(validate_sample_rate(sample_rate), "sample_rate")
-        theta = self.params(audio, rate)
+        theta = self._params(audio, rate)
         y = self.effect(audio[None], theta, rate)
         physical = {k: float(v[0]) for k, v in self.effect.denormalise(theta).items()}
         return y[0], physical
